@@ -315,7 +315,7 @@ func copyEmbeddedCalendar(t *testing.T) string {
 	return dir
 }
 
-func writeFile(t *testing.T, dir, name, content string) {
+func writeCalendarFile(t *testing.T, dir, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
 		t.Fatal(err)
@@ -363,9 +363,9 @@ func TestLoadCalendarDirErrors(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			dir := t.TempDir()
-			writeFile(t, dir, "2026.json", good2026)
+			writeCalendarFile(t, dir, "2026.json", good2026)
 			for name, content := range tt.files {
-				writeFile(t, dir, name, content)
+				writeCalendarFile(t, dir, name, content)
 			}
 			c, err := LoadCalendarDir(dir)
 			if err == nil {
@@ -392,12 +392,12 @@ func TestLoadCalendarDirErrors(t *testing.T) {
 	})
 	t.Run("other files are ignored", func(t *testing.T) {
 		dir := t.TempDir()
-		writeFile(t, dir, "2026.json", good2026)
-		writeFile(t, dir, "LICENSE", "MIT")
+		writeCalendarFile(t, dir, "2026.json", good2026)
+		writeCalendarFile(t, dir, "LICENSE", "MIT")
 		if err := os.Mkdir(filepath.Join(dir, "old"), 0o755); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, filepath.Join(dir, "old"), "2025.json", "not json")
+		writeCalendarFile(t, filepath.Join(dir, "old"), "2025.json", "not json")
 		c, err := LoadCalendarDir(dir)
 		if err != nil {
 			t.Fatal(err)
@@ -434,13 +434,13 @@ func TestCalendarVersion(t *testing.T) {
 	doc["papers"] = []string{"https://example.org/other"}
 	doc["days"].([]any)[0].(map[string]any)["name"] = "New Year"
 	compact, _ := json.Marshal(doc)
-	writeFile(t, dir, "2026.json", string(compact))
+	writeCalendarFile(t, dir, "2026.json", string(compact))
 	if c, err := LoadCalendarDir(dir); err != nil || c.Version() != def.Version() {
 		t.Fatalf("reformatted data: version %v, %v; want %s", c, err, def.Version())
 	}
 
 	// The 2027 notice arrives: version changes, 2027 deadlines become final.
-	writeFile(t, dir, "2027.json", `{"year": 2027, "days": [
+	writeCalendarFile(t, dir, "2027.json", `{"year": 2027, "days": [
 		{"name": "元旦", "date": "2027-01-01", "isOffDay": true},
 		{"name": "春节", "date": "2027-02-06", "isOffDay": false}
 	]}`)
@@ -466,7 +466,7 @@ func TestCalendarVersion(t *testing.T) {
 	}
 
 	// Flipping a single day changes the version too.
-	writeFile(t, dir, "2027.json", `{"year": 2027, "days": [
+	writeCalendarFile(t, dir, "2027.json", `{"year": 2027, "days": [
 		{"name": "元旦", "date": "2027-01-01", "isOffDay": true},
 		{"name": "春节", "date": "2027-02-06", "isOffDay": true}
 	]}`)
