@@ -9,7 +9,7 @@ const (
 	// FrameDuration is the packetization time we send and expect (ptime 20).
 	FrameDuration = 20 * time.Millisecond
 	// FrameSamples is the number of samples, and of G.711 bytes, in one frame.
-	FrameSamples = SampleRate * int(FrameDuration) / int(time.Second)
+	FrameSamples = SampleRate * 20 / 1000
 )
 
 // Static RTP payload types of the G.711 codecs (RFC 3551).
