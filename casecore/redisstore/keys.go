@@ -1,0 +1,76 @@
+package redisstore
+
+import (
+	"fmt"
+
+	"github.com/haochaping/haochaping/casecore"
+)
+
+// keys builds every key name of one namespace. The namespace is wrapped in
+// braces, the Redis Cluster hash tag, so all keys land in one slot.
+type keys struct{ p string }
+
+func newKeys(namespace string) keys { return keys{p: "{" + namespace + "}:"} }
+
+func (k keys) rating(id string) string  { return k.p + "r:" + id }
+func (k keys) caseKey(id string) string { return k.p + "c:" + id }
+
+// idem maps idempotency key → "ratingID|fingerprint".
+func (k keys) idem() string { return k.p + "idem" }
+
+// workOrders maps work order ID → comma-separated rating IDs.
+func (k keys) workOrders() string { return k.p + "wo" }
+
+// phones maps normalised phone number → comma-separated rating IDs.
+func (k keys) phones() string { return k.p + "ph" }
+
+// ratingDay lists the IDs of the ratings made on a day, in arrival order.
+func (k keys) ratingDay(d casecore.Date) string {
+	return fmt.Sprintf("%srd:%04d%02d%02d", k.p, d.Year, d.Month, d.Day)
+}
+
+// byState is a sorted set of the cases in a state, scored by their sort key
+// (the earliest running due time; the closing time for terminal states).
+func (k keys) byState(s casecore.State) string { return k.p + "cs:" + string(s) }
+
+// byUnit is a sorted set of a unit's open (non-terminal) cases, same score.
+func (k keys) byUnit(unit string) string { return k.p + "cu:" + unit }
+
+// overdue is a sorted set of open cases with a clock past due, same score.
+func (k keys) overdue() string { return k.p + "co" }
+
+// deadlines is the sorted set of running clocks ("entity|kind"), scored by
+// their next fire time in Unix milliseconds.
+func (k keys) deadlines() string { return k.p + "dl" }
+
+// provisional is the set of deadline members whose due date is provisional.
+func (k keys) provisional() string { return k.p + "prov" }
+
+// stats is a hash of counters of a unit's ratings made on a day.
+func (k keys) stats(unit string, d casecore.Date) string {
+	return fmt.Sprintf("%sst:%s:%04d%02d%02d", k.p, unit, d.Year, d.Month, d.Day)
+}
+
+// statUnits is the set of units that have counters.
+func (k keys) statUnits() string { return k.p + "stu" }
+
+// seq is the rating number counter of a day.
+func (k keys) seq(d casecore.Date) string {
+	return fmt.Sprintf("%sseq:%04d%02d%02d", k.p, d.Year, d.Month, d.Day)
+}
+
+// rules maps rule set ID → JSON.
+func (k keys) rules() string { return k.p + "rules" }
+
+// events is the stream every change is appended to.
+func (k keys) events() string { return k.p + "events" }
+
+// staffBad is a sorted set of a staff member's confirmed bad ratings, scored by rating time.
+func (k keys) staffBad(staff string) string { return k.p + "sb:" + staff }
+
+// referrals is a sorted set of referral IDs by time; referralData maps ID → JSON.
+func (k keys) referrals() string    { return k.p + "ref" }
+func (k keys) referralData() string { return k.p + "refd" }
+
+// Events returns the name of the event stream of a namespace, for consumers.
+func Events(namespace string) string { return newKeys(namespace).events() }

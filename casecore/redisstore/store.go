@@ -1,0 +1,791 @@
+package redisstore
+
+import (
+	"bytes"
+	"context"
+	_ "embed"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haochaping/haochaping/casecore"
+)
+
+//go:embed apply.lua
+var applySrc string
+
+var applyScript = redis.NewScript(applySrc)
+
+// Defaults of Config.
+const (
+	DefaultNamespace    = "hcp"
+	DefaultEventsMaxLen = 1_000_000
+	maxListLimit        = 1000
+	defaultListLimit    = 100
+)
+
+// Config holds the store's optional settings.
+type Config struct {
+	// Namespace prefixes every key (as a hash tag), so several deployments
+	// or tests can share one Redis.
+	Namespace string
+	// EventsMaxLen caps the event stream (approximately).
+	EventsMaxLen int64
+}
+
+// Store is casecore.Store on Redis.
+type Store struct {
+	rdb          redis.UniversalClient
+	k            keys
+	eventsMaxLen int64
+}
+
+var _ casecore.Store = (*Store)(nil)
+
+// New returns a store on rdb.
+func New(rdb redis.UniversalClient, cfg Config) *Store {
+	if cfg.Namespace == "" {
+		cfg.Namespace = DefaultNamespace
+	}
+	if cfg.EventsMaxLen <= 0 {
+		cfg.EventsMaxLen = DefaultEventsMaxLen
+	}
+	return &Store{rdb: rdb, k: newKeys(cfg.Namespace), eventsMaxLen: cfg.EventsMaxLen}
+}
+
+// EventsKey returns the name of the event stream.
+func (s *Store) EventsKey() string { return s.k.events() }
+
+// Client returns the Redis client.
+func (s *Store) Client() redis.UniversalClient { return s.rdb }
+
+// Ping checks that Redis answers.
+func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
+
+// payload is ARGV[1] of apply.lua.
+type payload struct {
+	Now      int64       `json:"now"`
+	Idem     []any       `json:"idem,omitempty"`
+	Conds    [][2]any    `json:"conds,omitempty"`
+	Sets     [][2]any    `json:"sets,omitempty"`
+	Ops      [][]any     `json:"ops,omitempty"`
+	Referral *refPayload `json:"referral,omitempty"`
+	Events   evPayload   `json:"events"`
+}
+
+type refPayload struct {
+	Staff     int            `json:"staff"`
+	RefZ      int            `json:"refz"`
+	RefH      int            `json:"refh"`
+	Member    string         `json:"member"`
+	Score     int64          `json:"score"`
+	Window    int64          `json:"window"`
+	Threshold int            `json:"threshold"`
+	Ref       map[string]any `json:"ref"`
+}
+
+type evPayload struct {
+	K      int        `json:"k"`
+	MaxLen int64      `json:"maxlen"`
+	List   [][]string `json:"list"`
+}
+
+// builder collects KEYS and refers to them by 1-based index.
+type builder struct {
+	keys []string
+	idx  map[string]int
+	p    payload
+}
+
+func (b *builder) key(k string) int {
+	if i, ok := b.idx[k]; ok {
+		return i
+	}
+	b.keys = append(b.keys, k)
+	b.idx[k] = len(b.keys)
+	return len(b.keys)
+}
+
+func (b *builder) op(name, key string, args ...any) {
+	b.p.Ops = append(b.p.Ops, append([]any{name, b.key(key)}, args...))
+}
+
+func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
+
+// record encodes a stored record: "<version>\n<json>".
+func record(version int, v any) (string, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return "", err
+	}
+	return strconv.Itoa(version) + "\n" + string(b), nil
+}
+
+func decodeRecord(s string, v any) error {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return errors.New("corrupt record: no version line")
+	}
+	return json.Unmarshal([]byte(s[i+1:]), v)
+}
+
+// sortScore orders a case in its index sets: the earliest due time of its
+// running clocks, else the last update.
+func sortScore(c *casecore.Case) string {
+	var best time.Time
+	for _, clk := range c.Clocks {
+		if best.IsZero() || clk.DueAt.Before(best) {
+			best = clk.DueAt
+		}
+	}
+	if best.IsZero() {
+		best = c.UpdatedAt
+	}
+	return ms(best)
+}
+
+func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
+	b := &builder{idx: map[string]int{}}
+	b.p.Now = now.UnixMilli()
+	b.p.Events = evPayload{K: b.key(s.k.events()), MaxLen: s.eventsMaxLen, List: [][]string{}}
+	if r := ch.NewRating; r != nil {
+		b.p.Idem = []any{b.key(s.k.idem()), r.IdempotencyKey, r.ID + "|" + ch.Fingerprint}
+		rec, err := record(r.Version, r)
+		if err != nil {
+			return nil, err
+		}
+		rk := s.k.rating(r.ID)
+		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), 0})
+		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
+		if r.WorkOrderID != "" {
+			b.op("happend", s.k.workOrders(), r.WorkOrderID, r.ID)
+		}
+		if r.RaterPhone != "" {
+			b.op("happend", s.k.phones(), r.RaterPhone, r.ID)
+		}
+		b.op("rpush", s.k.ratingDay(casecore.DateOf(r.RatedAt)), r.ID)
+	}
+	if r := ch.Rating; r != nil {
+		rec, err := record(r.Version, r)
+		if err != nil {
+			return nil, err
+		}
+		rk := s.k.rating(r.ID)
+		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), ch.RatingExpect})
+		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
+	}
+	if c := ch.Case; c != nil {
+		rec, err := record(c.Version, c)
+		if err != nil {
+			return nil, err
+		}
+		ck := s.k.caseKey(c.ID)
+		b.p.Conds = append(b.p.Conds, [2]any{b.key(ck), ch.CaseExpect})
+		b.p.Sets = append(b.p.Sets, [2]any{b.key(ck), rec})
+		score := sortScore(c)
+		if ch.PrevState != "" && ch.PrevState != c.State {
+			b.op("zrem", s.k.byState(ch.PrevState), c.ID)
+		}
+		b.op("zadd", s.k.byState(c.State), score, c.ID)
+		overdue := c.Overdue()
+		if c.State.Terminal() {
+			if ch.PrevState != "" && !ch.PrevState.Terminal() {
+				b.op("zrem", s.k.byUnit(c.UnitID), c.ID)
+			}
+			overdue = false
+		} else {
+			b.op("zadd", s.k.byUnit(c.UnitID), score, c.ID)
+		}
+		if overdue {
+			b.op("zadd", s.k.overdue(), score, c.ID)
+		} else if ch.PrevOverdue {
+			b.op("zrem", s.k.overdue(), c.ID)
+		}
+	}
+	for _, d := range ch.Deadlines {
+		m := d.Ref.Member()
+		if d.At.IsZero() {
+			b.op("zrem", s.k.deadlines(), m)
+			b.op("srem", s.k.provisional(), m)
+			continue
+		}
+		b.op("zadd", s.k.deadlines(), ms(d.At), m)
+		if d.Provisional {
+			b.op("sadd", s.k.provisional(), m)
+		} else {
+			b.op("srem", s.k.provisional(), m)
+		}
+	}
+	units := map[string]bool{}
+	for _, st := range ch.Stats {
+		b.op("hincrby", s.k.stats(st.Unit, st.Date), st.Field, st.Delta)
+		if !units[st.Unit] {
+			units[st.Unit] = true
+			b.op("sadd", s.k.statUnits(), st.Unit)
+		}
+	}
+	if rc := ch.Referral; rc != nil {
+		ref := rc.Referral
+		b.p.Referral = &refPayload{
+			Staff: b.key(s.k.staffBad(rc.StaffID)), RefZ: b.key(s.k.referrals()), RefH: b.key(s.k.referralData()),
+			Member: rc.RatingID, Score: rc.RatedAt.UnixMilli(), Window: rc.Window.Milliseconds(), Threshold: rc.Threshold,
+			Ref: map[string]any{"id": "F" + strings.TrimLeft(rc.RatingID, "RC"), "staff_id": ref.StaffID, "unit_id": ref.UnitID,
+				"case_id": ref.CaseID, "at": ref.At.UTC().Format(time.RFC3339Nano)},
+		}
+	}
+	for _, e := range ch.Events {
+		b.p.Events.List = append(b.p.Events.List, eventFields(e))
+	}
+	return b, nil
+}
+
+// eventFields flattens an event into stream fields; empty fields are left out.
+func eventFields(e casecore.Event) []string {
+	f := []string{"type", e.Type}
+	add := func(k, v string) {
+		if v != "" {
+			f = append(f, k, v)
+		}
+	}
+	add("case_id", e.CaseID)
+	add("rating_id", e.Rating)
+	add("unit_id", e.Unit)
+	add("state", string(e.State))
+	add("from", string(e.From))
+	add("clock", string(e.Clock))
+	add("actor", e.Actor)
+	add("level", string(e.Level))
+	add("channel", string(e.Chan))
+	add("at", strconv.FormatInt(e.At.UnixMilli(), 10))
+	return f
+}
+
+// Apply applies one change atomically.
+func (s *Store) Apply(ctx context.Context, ch *casecore.Change) error {
+	b, err := s.build(ch, time.Now())
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	arg, err := json.Marshal(b.p)
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	res, err := applyScript.Run(ctx, s.rdb, b.keys, arg).StringSlice()
+	if err != nil {
+		return fmt.Errorf("apply: %w", err)
+	}
+	return applyResult(res, ch)
+}
+
+func applyResult(res []string, ch *casecore.Change) error {
+	if len(res) == 0 {
+		return errors.New("apply: empty reply")
+	}
+	switch res[0] {
+	case "OK":
+		if len(res) > 1 && ch.Referral != nil {
+			ch.Referral.Referral.ID = res[1]
+		}
+		return nil
+	case "DUP":
+		id, fp, _ := strings.Cut(res[1], "|")
+		return &casecore.DuplicateError{RatingID: id, Fingerprint: fp}
+	case "CONFLICT":
+		return fmt.Errorf("%s: %w", strings.Join(res[1:], " "), casecore.ErrConflict)
+	}
+	return fmt.Errorf("apply: unexpected reply %q", res)
+}
+
+// ApplyMany applies changes in one round trip (one script run each, pipelined);
+// each change succeeds or fails on its own.
+func (s *Store) ApplyMany(ctx context.Context, chs []*casecore.Change) []error {
+	errs := make([]error, len(chs))
+	cmds := make([]*redis.Cmd, len(chs))
+	now := time.Now()
+	pipe := s.rdb.Pipeline()
+	for i, ch := range chs {
+		b, err := s.build(ch, now)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		arg, err := json.Marshal(b.p)
+		if err != nil {
+			errs[i] = err
+			continue
+		}
+		cmds[i] = applyScript.EvalSha(ctx, pipe, b.keys, arg)
+	}
+	_, _ = pipe.Exec(ctx)
+	var retry []int
+	for i, c := range cmds {
+		if c == nil {
+			continue
+		}
+		res, err := c.StringSlice()
+		if err != nil && strings.Contains(err.Error(), "NOSCRIPT") {
+			retry = append(retry, i)
+			continue
+		}
+		if err != nil {
+			errs[i] = fmt.Errorf("apply: %w", err)
+			continue
+		}
+		errs[i] = applyResult(res, chs[i])
+	}
+	for _, i := range retry {
+		errs[i] = s.Apply(ctx, chs[i])
+	}
+	return errs
+}
+
+// GetRating reads one rating.
+func (s *Store) GetRating(ctx context.Context, id string) (*casecore.Rating, error) {
+	v, err := s.rdb.Get(ctx, s.k.rating(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("rating %s: %w", id, casecore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get rating: %w", err)
+	}
+	r := new(casecore.Rating)
+	if err := decodeRecord(v, r); err != nil {
+		return nil, fmt.Errorf("rating %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// GetRatings reads ratings by ID; a missing one is nil in the result.
+func (s *Store) GetRatings(ctx context.Context, ids []string) ([]*casecore.Rating, error) {
+	out := make([]*casecore.Rating, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ks := make([]string, len(ids))
+	for i, id := range ids {
+		ks[i] = s.k.rating(id)
+	}
+	vals, err := s.mget(ctx, ks)
+	if err != nil {
+		return nil, fmt.Errorf("get ratings: %w", err)
+	}
+	for i, v := range vals {
+		if v == "" {
+			continue
+		}
+		r := new(casecore.Rating)
+		if err := decodeRecord(v, r); err != nil {
+			return nil, fmt.Errorf("rating %s: %w", ids[i], err)
+		}
+		out[i] = r
+	}
+	return out, nil
+}
+
+// mget reads keys with GETs in one pipeline (MGET across keys of one hash
+// tag would work too, but a pipeline keeps replies small and bounded).
+func (s *Store) mget(ctx context.Context, ks []string) ([]string, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := make([]*redis.StringCmd, len(ks))
+	for i, k := range ks {
+		cmds[i] = pipe.Get(ctx, k)
+	}
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, err
+	}
+	out := make([]string, len(ks))
+	for i, c := range cmds {
+		v, err := c.Result()
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+// GetCase reads one case.
+func (s *Store) GetCase(ctx context.Context, id string) (*casecore.Case, error) {
+	v, err := s.rdb.Get(ctx, s.k.caseKey(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("case %s: %w", id, casecore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get case: %w", err)
+	}
+	c := new(casecore.Case)
+	if err := decodeRecord(v, c); err != nil {
+		return nil, fmt.Errorf("case %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// GetCases reads cases by ID; a missing one is nil in the result.
+func (s *Store) GetCases(ctx context.Context, ids []string) ([]*casecore.Case, error) {
+	out := make([]*casecore.Case, len(ids))
+	if len(ids) == 0 {
+		return out, nil
+	}
+	ks := make([]string, len(ids))
+	for i, id := range ids {
+		ks[i] = s.k.caseKey(id)
+	}
+	vals, err := s.mget(ctx, ks)
+	if err != nil {
+		return nil, fmt.Errorf("get cases: %w", err)
+	}
+	for i, v := range vals {
+		if v == "" {
+			continue
+		}
+		c := new(casecore.Case)
+		if err := decodeRecord(v, c); err != nil {
+			return nil, fmt.Errorf("case %s: %w", ids[i], err)
+		}
+		out[i] = c
+	}
+	return out, nil
+}
+
+func clampLimit(n int) int {
+	switch {
+	case n <= 0:
+		return defaultListLimit
+	case n > maxListLimit:
+		return maxListLimit
+	}
+	return n
+}
+
+// ListRatings lists ratings by work order, phone or date range, newest last.
+func (s *Store) ListRatings(ctx context.Context, q casecore.RatingQuery) ([]*casecore.Rating, error) {
+	limit := clampLimit(q.Limit)
+	var ids []string
+	switch {
+	case q.WorkOrderID != "" || q.Phone != "":
+		var sets [][]string
+		if q.WorkOrderID != "" {
+			v, err := s.rdb.HGet(ctx, s.k.workOrders(), q.WorkOrderID).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			sets = append(sets, splitIDs(v))
+		}
+		if q.Phone != "" {
+			v, err := s.rdb.HGet(ctx, s.k.phones(), q.Phone).Result()
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+			sets = append(sets, splitIDs(v))
+		}
+		ids = sets[0]
+		if len(sets) == 2 {
+			in := map[string]bool{}
+			for _, id := range sets[1] {
+				in[id] = true
+			}
+			ids = ids[:0:0]
+			for _, id := range sets[0] {
+				if in[id] {
+					ids = append(ids, id)
+				}
+			}
+		}
+	case !q.From.IsZero():
+		to := q.To
+		if to.IsZero() {
+			to = time.Now()
+		}
+		for d := casecore.DateOf(q.From); !d.After(casecore.DateOf(to)) && len(ids) < 20*limit; d = d.AddDays(1) {
+			v, err := s.rdb.LRange(ctx, s.k.ratingDay(d), 0, int64(20*limit)).Result()
+			if err != nil {
+				return nil, err
+			}
+			ids = append(ids, v...)
+		}
+	default:
+		return nil, &casecore.ValidationError{Field: "query", Message: "give work_order_id, phone or from"}
+	}
+	var out []*casecore.Rating
+	for start := 0; start < len(ids) && len(out) < limit; start += 200 {
+		batch := ids[start:min(start+200, len(ids))]
+		rs, err := s.GetRatings(ctx, batch)
+		if err != nil {
+			return nil, err
+		}
+		for _, r := range rs {
+			if r == nil || (q.Channel != "" && r.Channel != q.Channel) ||
+				(!q.From.IsZero() && r.RatedAt.Before(q.From)) || (!q.To.IsZero() && r.RatedAt.After(q.To)) {
+				continue
+			}
+			out = append(out, r)
+			if len(out) == limit {
+				break
+			}
+		}
+	}
+	return out, nil
+}
+
+func splitIDs(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
+}
+
+// ListCases lists cases by state, units and overdue, earliest due first.
+func (s *Store) ListCases(ctx context.Context, q casecore.CaseQuery) ([]*casecore.Case, error) {
+	limit := clampLimit(q.Limit)
+	var sources []string
+	switch {
+	case q.Overdue:
+		sources = []string{s.k.overdue()}
+	case q.State != "":
+		sources = []string{s.k.byState(q.State)}
+	case len(q.Units) > 0:
+		for _, u := range q.Units {
+			sources = append(sources, s.k.byUnit(u))
+		}
+	default:
+		for _, st := range casecore.States {
+			if !st.Terminal() {
+				sources = append(sources, s.k.byState(st))
+			}
+		}
+	}
+	units := map[string]bool{}
+	for _, u := range q.Units {
+		units[u] = true
+	}
+	type scored struct {
+		id    string
+		score float64
+	}
+	var all []scored
+	// Read each source in pages, keeping what matches, until the limit is
+	// reached or the scan budget is spent.
+	const page, budget = 500, 50_000
+	for _, src := range sources {
+		var kept []scored
+		for off := int64(0); off < budget && len(kept) < limit; off += page {
+			zs, err := s.rdb.ZRangeWithScores(ctx, src, off, off+page-1).Result()
+			if err != nil {
+				return nil, err
+			}
+			if len(zs) == 0 {
+				break
+			}
+			ids := make([]string, len(zs))
+			for i, z := range zs {
+				ids[i] = z.Member.(string)
+			}
+			cs, err := s.GetCases(ctx, ids)
+			if err != nil {
+				return nil, err
+			}
+			for i, c := range cs {
+				if c == nil || (q.State != "" && c.State != q.State) || (len(units) > 0 && !units[c.UnitID]) ||
+					(q.Overdue && !c.Overdue()) {
+					continue
+				}
+				kept = append(kept, scored{c.ID, zs[i].Score})
+			}
+			if len(zs) < page {
+				break
+			}
+		}
+		all = append(all, kept...)
+	}
+	sort.SliceStable(all, func(i, j int) bool { return all[i].score < all[j].score })
+	if len(all) > limit {
+		all = all[:limit]
+	}
+	ids := make([]string, len(all))
+	for i, a := range all {
+		ids[i] = a.id
+	}
+	cs, err := s.GetCases(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := cs[:0]
+	for _, c := range cs {
+		if c != nil {
+			out = append(out, c)
+		}
+	}
+	return out, nil
+}
+
+// NextIDs reserves n rating numbers of a day.
+func (s *Store) NextIDs(ctx context.Context, day casecore.Date, n int) (int64, error) {
+	k := s.k.seq(day)
+	pipe := s.rdb.TxPipeline()
+	incr := pipe.IncrBy(ctx, k, int64(n))
+	pipe.Expire(ctx, k, 72*time.Hour)
+	if _, err := pipe.Exec(ctx); err != nil {
+		return 0, err
+	}
+	return incr.Val() - int64(n) + 1, nil
+}
+
+// Due returns the deadline members due at now, earliest first.
+func (s *Store) Due(ctx context.Context, now time.Time, limit int) ([]casecore.DueItem, error) {
+	zs, err := s.rdb.ZRangeByScoreWithScores(ctx, s.k.deadlines(), &redis.ZRangeBy{
+		Min: "-inf", Max: strconv.FormatInt(now.UnixMilli(), 10), Count: int64(limit)}).Result()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]casecore.DueItem, 0, len(zs))
+	for _, z := range zs {
+		ref, ok := parseMember(z.Member.(string))
+		if !ok {
+			continue
+		}
+		out = append(out, casecore.DueItem{Ref: ref, Score: int64(z.Score)})
+	}
+	return out, nil
+}
+
+func parseMember(m string) (casecore.DeadlineRef, bool) {
+	e, k, ok := strings.Cut(m, "|")
+	return casecore.DeadlineRef{Entity: e, Kind: casecore.ClockKind(k)}, ok && e != ""
+}
+
+// NextDue returns the earliest fire time.
+func (s *Store) NextDue(ctx context.Context) (time.Time, error) {
+	zs, err := s.rdb.ZRangeWithScores(ctx, s.k.deadlines(), 0, 0).Result()
+	if err != nil || len(zs) == 0 {
+		return time.Time{}, err
+	}
+	return time.UnixMilli(int64(zs[0].Score)), nil
+}
+
+// Provisional lists the provisional deadline members.
+func (s *Store) Provisional(ctx context.Context) ([]casecore.DeadlineRef, error) {
+	ms, err := s.rdb.SMembers(ctx, s.k.provisional()).Result()
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(ms)
+	var out []casecore.DeadlineRef
+	for _, m := range ms {
+		if ref, ok := parseMember(m); ok {
+			out = append(out, ref)
+		}
+	}
+	return out, nil
+}
+
+// SaveRules records a rule set under its ID.
+func (s *Store) SaveRules(ctx context.Context, r casecore.Rules) error {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	return s.rdb.HSetNX(ctx, s.k.rules(), r.ID(), b).Err()
+}
+
+// LoadRules reads a rule set.
+func (s *Store) LoadRules(ctx context.Context, id string) (casecore.Rules, error) {
+	var r casecore.Rules
+	v, err := s.rdb.HGet(ctx, s.k.rules(), id).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return r, fmt.Errorf("rules %s: %w", id, casecore.ErrNotFound)
+	}
+	if err != nil {
+		return r, err
+	}
+	return r, json.Unmarshal(v, &r)
+}
+
+// Stats sums the counters of units (all with counters when empty) over the days from..to.
+func (s *Store) Stats(ctx context.Context, units []string, from, to casecore.Date) (map[string]map[string]int64, error) {
+	if len(units) == 0 {
+		var err error
+		if units, err = s.rdb.SMembers(ctx, s.k.statUnits()).Result(); err != nil {
+			return nil, err
+		}
+	}
+	if to.Sub(from) > 3660 {
+		return nil, &casecore.ValidationError{Field: "to", Message: "range longer than ten years"}
+	}
+	pipe := s.rdb.Pipeline()
+	type q struct {
+		unit string
+		cmd  *redis.MapStringStringCmd
+	}
+	var qs []q
+	for _, u := range units {
+		for d := from; !d.After(to); d = d.AddDays(1) {
+			qs = append(qs, q{u, pipe.HGetAll(ctx, s.k.stats(u, d))})
+		}
+	}
+	if len(qs) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+			return nil, err
+		}
+	}
+	out := map[string]map[string]int64{}
+	for _, u := range units {
+		out[u] = map[string]int64{}
+	}
+	for _, x := range qs {
+		for f, v := range x.cmd.Val() {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			out[x.unit][f] += n
+		}
+	}
+	return out, nil
+}
+
+// CountOpen counts cases per state and the overdue ones.
+func (s *Store) CountOpen(ctx context.Context) (map[casecore.State]int64, int64, error) {
+	pipe := s.rdb.Pipeline()
+	cmds := map[casecore.State]*redis.IntCmd{}
+	for _, st := range casecore.States {
+		cmds[st] = pipe.ZCard(ctx, s.k.byState(st))
+	}
+	od := pipe.ZCard(ctx, s.k.overdue())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, err
+	}
+	out := map[casecore.State]int64{}
+	for st, c := range cmds {
+		out[st] = c.Val()
+	}
+	return out, od.Val(), nil
+}
+
+// Referrals lists the newest referrals.
+func (s *Store) Referrals(ctx context.Context, limit int) ([]*casecore.Referral, error) {
+	ids, err := s.rdb.ZRevRange(ctx, s.k.referrals(), 0, int64(clampLimit(limit))-1).Result()
+	if err != nil || len(ids) == 0 {
+		return nil, err
+	}
+	vals, err := s.rdb.HMGet(ctx, s.k.referralData(), ids...).Result()
+	if err != nil {
+		return nil, err
+	}
+	var out []*casecore.Referral
+	for _, v := range vals {
+		str, ok := v.(string)
+		if !ok {
+			continue
+		}
+		r := new(casecore.Referral)
+		d := json.NewDecoder(bytes.NewReader([]byte(str)))
+		if err := d.Decode(r); err != nil {
+			return nil, fmt.Errorf("referral: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
