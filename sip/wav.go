@@ -113,12 +113,11 @@ func wavFormatName(f uint16) string {
 // a pipe) leave the size 0 or 0xFFFFFFFF; then the samples run to the end of
 // the file, as they also may when a file was truncated.
 func readWAVData(r io.Reader, size uint32) ([]int16, error) {
+	// Read at most one sample more than allowed, to tell a file too long.
+	const most = 2 * (maxWAVSamples + 1)
 	limit := int64(size)
-	if size == 0 || size == 0xFFFFFFFF {
-		limit = 2*maxWAVSamples + 1
-	}
-	if limit > 2*maxWAVSamples {
-		limit = 2*maxWAVSamples + 1
+	if size == 0 || limit > most {
+		limit = most
 	}
 	// Grow as the bytes arrive instead of trusting the declared size.
 	var pcm []int16
