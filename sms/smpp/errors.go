@@ -55,7 +55,7 @@ type SubmitError struct {
 	Status Status
 	// Segment is the 1-based segment that failed, Segments the total.
 	Segment, Segments int
-	Err              error
+	Err               error
 }
 
 func (e *SubmitError) Error() string {
