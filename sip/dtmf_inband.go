@@ -133,17 +133,22 @@ func (d *InbandDetector) Reset() {
 // longer than 40 ms completes more than one digit, the others are returned
 // by the following calls.
 func (d *InbandDetector) Process(pcm []int16, at time.Time) (Digit, bool) {
-	for i, s := range pcm {
-		d.buf[d.n] = float32(s)
-		d.n++
-		if d.n == inbandBlock {
-			d.n = 0
-			key := d.block()
-			if k := d.decide(key); k != 0 && d.npend < len(d.pending) {
-				end := time.Duration(i+1) * time.Second / SampleRate
-				d.pending[d.npend] = Digit{Key: k, Method: DTMFInband, At: at.Add(end)}
-				d.npend++
-			}
+	for off := 0; off < len(pcm); {
+		k := min(len(pcm)-off, inbandBlock-d.n)
+		dst := d.buf[d.n : d.n+k]
+		for i, s := range pcm[off : off+k] {
+			dst[i] = float32(s)
+		}
+		d.n += k
+		off += k
+		if d.n < inbandBlock {
+			break
+		}
+		d.n = 0
+		if key := d.decide(d.block()); key != 0 && d.npend < len(d.pending) {
+			end := time.Duration(off) * time.Second / SampleRate
+			d.pending[d.npend] = Digit{Key: key, Method: DTMFInband, At: at.Add(end)}
+			d.npend++
 		}
 	}
 	if d.npend == 0 {

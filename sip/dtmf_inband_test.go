@@ -175,7 +175,7 @@ func TestInbandShortTone(t *testing.T) {
 			if noise != 0 {
 				s.noise = dBm0(noise)
 			}
-			pcm := s.silence(40 + offset).tone('0', 20, -5, -5, 0).silence(60).g711()
+			pcm := s.silence(40+offset).tone('0', 20, -5, -5, 0).silence(60).g711()
 			if got := detectKeys(InbandConfig{}, pcm, FrameSamples); got != "" {
 				t.Errorf("offset %g ms, noise %g dBm0: detected %q", offset, noise, got)
 			}
