@@ -508,8 +508,7 @@ func (s *Service) transition(ctx context.Context, c *Case, a Action, actor Actor
 		stat("appealed")
 	case ActionUphold:
 		n.Appeal.Decision, n.Appeal.DecidedAt = DecisionUpheld, &at
-		stat("upheld")
-		stat("not_adopted")
+		stat("upheld") // "not_adopted" is counted below, as the terminal state
 	case ActionReject:
 		n.Appeal.Decision, n.Appeal.DecidedAt = DecisionRejected, &at
 		stat("rejected")
