@@ -1,0 +1,394 @@
+// Package config loads haochaping's YAML configuration, applies the
+// environment overrides (HAOCHAPING_*), fills in defaults in one place and
+// validates it, naming the offending key in every error. It also loads the
+// unit directory. It imports casecore for the types it configures, and no
+// other project package.
+package config
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/haochaping/haochaping/casecore"
+	"github.com/haochaping/haochaping/configs"
+)
+
+// Defaults, applied by (*Config).applyDefaults.
+const (
+	DefaultHTTPAddr        = "127.0.0.1:8080"
+	DefaultRedisURL        = "embedded"
+	DefaultEmbeddedAddr    = "127.0.0.1:0"
+	DefaultNamespace       = "hcp"
+	DefaultLogLevel        = "info"
+	DefaultLogFormat       = "text"
+	DefaultShutdownTimeout = 30 * time.Second
+	DefaultDeadlinePoll    = time.Second
+	DefaultDeadlineBatch   = 500
+	DefaultEventsMaxLen    = 1_000_000
+	MinTokenLength         = 16
+)
+
+// Config is the whole configuration. Every key is documented in
+// configs/haochaping.example.yaml.
+type Config struct {
+	Log       Log       `yaml:"log"`
+	HTTP      HTTP      `yaml:"http"`
+	Redis     Redis     `yaml:"redis"`
+	Auth      Auth      `yaml:"auth"`
+	Units     Units     `yaml:"units"`
+	Calendar  Calendar  `yaml:"calendar"`
+	Workflow  Workflow  `yaml:"workflow"`
+	Deadlines Deadlines `yaml:"deadlines"`
+	Shutdown  Shutdown  `yaml:"shutdown"`
+}
+
+// Log configures structured logging.
+type Log struct {
+	Level  string `yaml:"level"`  // debug, info, warn, error
+	Format string `yaml:"format"` // text or json
+}
+
+// HTTP configures the API and dashboard listener.
+type HTTP struct {
+	Addr string `yaml:"addr"`
+	// PublicURL is how citizens and staff reach the server (links in SMS).
+	PublicURL string `yaml:"public_url"`
+}
+
+// Redis says where the data lives.
+type Redis struct {
+	// URL is "embedded" (an in-process server, data in memory only) or
+	// redis://[user:password@]host:port/db (rediss:// for TLS).
+	URL string `yaml:"url"`
+	// EmbeddedAddr is where the embedded server listens (loopback).
+	EmbeddedAddr string `yaml:"embedded_addr"`
+	// Namespace prefixes every key.
+	Namespace string `yaml:"namespace"`
+	// EventsMaxLen caps the event stream.
+	EventsMaxLen int64 `yaml:"events_max_len"`
+}
+
+// Embedded reports whether the in-process server is used.
+func (r Redis) Embedded() bool { return r.URL == "embedded" }
+
+// Token is a bearer token for machine clients.
+type Token struct {
+	Name string `yaml:"name"`
+	// Token is the secret in clear; prefer SHA256, its hex SHA-256.
+	Token  string        `yaml:"token"`
+	SHA256 string        `yaml:"sha256"`
+	Role   casecore.Role `yaml:"role"`
+	Units  []string      `yaml:"units"`
+}
+
+// Hash returns the hex SHA-256 of the token.
+func (t Token) Hash() string {
+	if t.SHA256 != "" {
+		return strings.ToLower(t.SHA256)
+	}
+	return HashToken(t.Token)
+}
+
+// HashToken returns the hex SHA-256 of a token.
+func HashToken(tok string) string {
+	s := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(s[:])
+}
+
+// Auth lists the API tokens.
+type Auth struct {
+	// AdminToken is a bearer token with administrator rights (HAOCHAPING_ADMIN_TOKEN).
+	AdminToken string  `yaml:"admin_token"`
+	Tokens     []Token `yaml:"tokens"`
+}
+
+// Units says where the unit directory comes from.
+type Units struct {
+	// File overrides the embedded configs/units.yaml.
+	File string `yaml:"file"`
+}
+
+// Calendar says where the working-day calendar comes from.
+type Calendar struct {
+	// Dir overrides the embedded holiday data with a directory of YEAR.json.
+	Dir string `yaml:"dir"`
+}
+
+// Workflow holds the rule set new cases are opened under.
+type Workflow struct {
+	Rules casecore.Rules `yaml:"rules"`
+}
+
+// Deadlines tunes the deadline worker.
+type Deadlines struct {
+	Poll  time.Duration `yaml:"poll"`
+	Batch int           `yaml:"batch"`
+}
+
+// Shutdown bounds the graceful shutdown.
+type Shutdown struct {
+	Timeout time.Duration `yaml:"timeout"`
+}
+
+// Load reads the file (none when path is empty), applies the environment
+// and defaults, and validates.
+func Load(path string, env func(string) string) (*Config, error) {
+	c := &Config{Workflow: Workflow{Rules: casecore.DefaultRules()}}
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config: %w", err)
+		}
+		if err := Parse(b, c); err != nil {
+			return nil, fmt.Errorf("config %s: %w", path, err)
+		}
+	}
+	if env == nil {
+		env = os.Getenv
+	}
+	c.applyEnv(env)
+	c.applyDefaults()
+	if err := c.Validate(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return c, nil
+}
+
+// Parse decodes YAML into c, refusing unknown keys.
+func Parse(b []byte, c *Config) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is no error
+		return err
+	}
+	return nil
+}
+
+// Env names the environment overrides, for the README and --help.
+var Env = []struct{ Name, Key string }{
+	{"HAOCHAPING_REDIS_URL", "redis.url"},
+	{"HAOCHAPING_REDIS_NAMESPACE", "redis.namespace"},
+	{"HAOCHAPING_HTTP_ADDR", "http.addr"},
+	{"HAOCHAPING_PUBLIC_URL", "http.public_url"},
+	{"HAOCHAPING_ADMIN_TOKEN", "auth.admin_token"},
+	{"HAOCHAPING_LOG_LEVEL", "log.level"},
+	{"HAOCHAPING_LOG_FORMAT", "log.format"},
+	{"HAOCHAPING_CALENDAR_DIR", "calendar.dir"},
+	{"HAOCHAPING_UNITS_FILE", "units.file"},
+}
+
+func (c *Config) applyEnv(env func(string) string) {
+	set := func(name string, dst *string) {
+		if v := env(name); v != "" {
+			*dst = v
+		}
+	}
+	set("HAOCHAPING_REDIS_URL", &c.Redis.URL)
+	set("HAOCHAPING_REDIS_NAMESPACE", &c.Redis.Namespace)
+	set("HAOCHAPING_HTTP_ADDR", &c.HTTP.Addr)
+	set("HAOCHAPING_PUBLIC_URL", &c.HTTP.PublicURL)
+	set("HAOCHAPING_ADMIN_TOKEN", &c.Auth.AdminToken)
+	set("HAOCHAPING_LOG_LEVEL", &c.Log.Level)
+	set("HAOCHAPING_LOG_FORMAT", &c.Log.Format)
+	set("HAOCHAPING_CALENDAR_DIR", &c.Calendar.Dir)
+	set("HAOCHAPING_UNITS_FILE", &c.Units.File)
+}
+
+func (c *Config) applyDefaults() {
+	def := func(dst *string, v string) {
+		if *dst == "" {
+			*dst = v
+		}
+	}
+	def(&c.Log.Level, DefaultLogLevel)
+	def(&c.Log.Format, DefaultLogFormat)
+	def(&c.HTTP.Addr, DefaultHTTPAddr)
+	def(&c.Redis.URL, DefaultRedisURL)
+	def(&c.Redis.EmbeddedAddr, DefaultEmbeddedAddr)
+	def(&c.Redis.Namespace, DefaultNamespace)
+	if c.HTTP.PublicURL == "" {
+		c.HTTP.PublicURL = "http://" + c.HTTP.Addr
+	}
+	if c.Redis.EventsMaxLen == 0 {
+		c.Redis.EventsMaxLen = DefaultEventsMaxLen
+	}
+	if c.Shutdown.Timeout == 0 {
+		c.Shutdown.Timeout = DefaultShutdownTimeout
+	}
+	if c.Deadlines.Poll == 0 {
+		c.Deadlines.Poll = DefaultDeadlinePoll
+	}
+	if c.Deadlines.Batch == 0 {
+		c.Deadlines.Batch = DefaultDeadlineBatch
+	}
+}
+
+// Validate checks every key; the error names the first bad one.
+func (c *Config) Validate() error {
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		return fmt.Errorf("log.level: %q, want debug, info, warn or error", c.Log.Level)
+	}
+	if c.Log.Format != "text" && c.Log.Format != "json" {
+		return fmt.Errorf("log.format: %q, want text or json", c.Log.Format)
+	}
+	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+		return fmt.Errorf("http.addr: %q: %v", c.HTTP.Addr, err)
+	}
+	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("http.public_url: %q is not an http(s) URL", c.HTTP.PublicURL)
+	}
+	if !c.Redis.Embedded() {
+		u, err := url.Parse(c.Redis.URL)
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+			return fmt.Errorf("redis.url: %q, want embedded or redis://host:port/db", redactURL(c.Redis.URL))
+		}
+	} else if host, _, err := net.SplitHostPort(c.Redis.EmbeddedAddr); err != nil || !isLoopback(host) {
+		return fmt.Errorf("redis.embedded_addr: %q must be a loopback host:port", c.Redis.EmbeddedAddr)
+	}
+	if !idPatternOK(c.Redis.Namespace) {
+		return fmt.Errorf("redis.namespace: %q, want letters, digits, - or _", c.Redis.Namespace)
+	}
+	if c.Redis.EventsMaxLen < 1000 {
+		return fmt.Errorf("redis.events_max_len: %d, want at least 1000", c.Redis.EventsMaxLen)
+	}
+	if c.Auth.AdminToken != "" && len(c.Auth.AdminToken) < MinTokenLength {
+		return fmt.Errorf("auth.admin_token: shorter than %d characters", MinTokenLength)
+	}
+	seen := map[string]bool{}
+	for i, t := range c.Auth.Tokens {
+		where := fmt.Sprintf("auth.tokens[%d]", i)
+		if t.Name == "" {
+			return fmt.Errorf("%s.name: required", where)
+		}
+		switch {
+		case t.Token == "" && t.SHA256 == "":
+			return fmt.Errorf("%s: token or sha256 required", where)
+		case t.Token != "" && t.SHA256 != "":
+			return fmt.Errorf("%s: give token or sha256, not both", where)
+		case t.Token != "" && len(t.Token) < MinTokenLength:
+			return fmt.Errorf("%s.token: shorter than %d characters", where, MinTokenLength)
+		case t.SHA256 != "" && len(t.SHA256) != 64:
+			return fmt.Errorf("%s.sha256: want 64 hex digits", where)
+		}
+		if !t.Role.Valid() {
+			return fmt.Errorf("%s.role: %q, want admin, handler, supervisor or intake", where, t.Role)
+		}
+		if t.Role == casecore.RoleHandler && len(t.Units) == 0 {
+			return fmt.Errorf("%s.units: a handler token needs at least one unit", where)
+		}
+		if seen[t.Hash()] {
+			return fmt.Errorf("%s: the same token is listed twice", where)
+		}
+		seen[t.Hash()] = true
+	}
+	if err := c.Workflow.Rules.Validate(); err != nil {
+		return err
+	}
+	if c.Deadlines.Poll < 10*time.Millisecond || c.Deadlines.Poll > time.Minute {
+		return fmt.Errorf("deadlines.poll: %s out of range 10ms..1m", c.Deadlines.Poll)
+	}
+	if c.Deadlines.Batch < 1 || c.Deadlines.Batch > 10000 {
+		return fmt.Errorf("deadlines.batch: %d out of range 1..10000", c.Deadlines.Batch)
+	}
+	if c.Shutdown.Timeout < time.Second {
+		return fmt.Errorf("shutdown.timeout: %s, want at least 1s", c.Shutdown.Timeout)
+	}
+	return nil
+}
+
+func idPatternOK(s string) bool {
+	if s == "" || len(s) > 32 {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// redactURL hides a password in a Redis URL for messages and logs.
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+// RedactedRedisURL is redis.url safe to log.
+func (c *Config) RedactedRedisURL() string { return redactURL(c.Redis.URL) }
+
+// LogLevel returns the slog level.
+func (c *Config) LogLevel() slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(c.Log.Level))
+	return l
+}
+
+// LoadUnits reads the unit directory: units.file, or the embedded one.
+func (c *Config) LoadUnits() (*casecore.Directory, error) {
+	b := configs.Units
+	src := "embedded configs/units.yaml"
+	if c.Units.File != "" {
+		var err error
+		if b, err = os.ReadFile(c.Units.File); err != nil {
+			return nil, fmt.Errorf("units.file: %w", err)
+		}
+		src = c.Units.File
+	}
+	d, err := ParseUnits(b)
+	if err != nil {
+		return nil, fmt.Errorf("units (%s): %w", src, err)
+	}
+	return d, nil
+}
+
+// ParseUnits decodes and validates a unit directory.
+func ParseUnits(b []byte) (*casecore.Directory, error) {
+	d := new(casecore.Directory)
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	dec.KnownFields(true)
+	if err := dec.Decode(d); err != nil {
+		return nil, err
+	}
+	if err := d.Validate(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// LoadCalendar returns the calendar: calendar.dir, or the embedded data.
+func (c *Config) LoadCalendar() (*casecore.Calendar, error) {
+	if c.Calendar.Dir != "" {
+		cal, err := casecore.LoadCalendarDir(c.Calendar.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("calendar.dir: %w", err)
+		}
+		return cal, nil
+	}
+	return casecore.DefaultCalendar()
+}
