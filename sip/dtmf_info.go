@@ -42,7 +42,7 @@ func ParseDTMFInfo(contentType string, body []byte) (rune, error) {
 	case "application/dtmf":
 		return parseDTMFSignal(bytes.TrimSpace(body))
 	}
-	return 0, fmt.Errorf("%w: %q", ErrNotDTMFInfo, mt)
+	return 0, fmt.Errorf("%w: %.64q", ErrNotDTMFInfo, mt)
 }
 
 func parseDTMFRelay(body []byte) (rune, error) {
@@ -76,5 +76,5 @@ func parseDTMFSignal(v []byte) (rune, error) {
 		r, _ := eventKey(10 + v[1] - '0')
 		return r, nil
 	}
-	return 0, fmt.Errorf("%w: signal %q", ErrBadDTMFInfo, v)
+	return 0, fmt.Errorf("%w: signal %.16q", ErrBadDTMFInfo, v)
 }
