@@ -156,6 +156,9 @@ func parse(t string) Reply {
 				return ambiguous(t, ReasonQuantity)
 			}
 		}
+		if isPointsStart(skipSeps(s[1:])) { // "5 星", "5 分"
+			return ambiguous(t, ReasonStars)
+		}
 		d := int(s[0] - '0')
 		l, ok := LevelFromDigit(d)
 		if !ok {
@@ -166,7 +169,7 @@ func parse(t string) Reply {
 
 	// A leading Chinese numeral standing alone.
 	if d, size, ok := numeralAt(t, 0); ok {
-		if isStarStart(t[size:]) {
+		if isStarStart(skipSeps(t[size:])) { // "五星", "三 星"
 			return ambiguous(t, ReasonStars)
 		}
 		l, ok := LevelFromDigit(d)

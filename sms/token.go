@@ -111,7 +111,7 @@ func (s *TokenSigner) Sign(now time.Time) (string, Claims, error) {
 	if _, err := io.ReadFull(s.rand, b[:tokenRandLen]); err != nil {
 		return "", Claims{}, fmt.Errorf("sign token: %w", err)
 	}
-	exp := now.Add(s.ttl).Add(time.Minute - 1).Unix() / 60
+	exp := now.Add(s.ttl).Add(time.Minute-1).Unix() / 60
 	if now.Unix() < 0 || exp > math.MaxUint32 {
 		return "", Claims{}, fmt.Errorf("sign token: time %v out of range", now)
 	}
