@@ -187,6 +187,14 @@ func TestRFC4733Decoder(t *testing.T) {
 			"7",
 		},
 		{
+			"sender advancing the timestamp, reordered",
+			[]ev{
+				{seq: 1, ts: 800, marker: true, code: 7, dur: 160}, {seq: 3, ts: 1120, code: 7, dur: 480},
+				{seq: 2, ts: 960, code: 7, dur: 320}, {seq: 4, ts: 1280, code: 7, end: true, dur: 640},
+			},
+			"7",
+		},
+		{
 			"long event in 0xFFFF segments",
 			[]ev{
 				{seq: 1, ts: 1000, marker: true, code: 8, dur: 160}, {seq: 2, ts: 1000, code: 8, dur: 0xFFFF},
