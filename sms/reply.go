@@ -106,10 +106,13 @@ type Reply struct {
 //     ("1或2", "1 2") is ReasonSeveralNumbers. A level word must name the
 //     same level ("5 非常不满意" is a rating; "5非常满意" and "2 非常满意" are
 //     ReasonDigitWordConflict); an opinion outside the scale must be on the
-//     same side (1–2 satisfied, 4–5 dissatisfied; 3 fits any opinion and
-//     一般/还行 fit 3 and 4), so
-//     "5 很好" and "1 问题没解决" — the star-scale trap — are ambiguous while
-//     "1 很满意，谢谢" is a rating. Stars anywhere are ReasonStars.
+//     same side (1–2 satisfied, 4–5 dissatisfied; 一般/还行 fit 3 and 4; 3,
+//     the middle of both scales, fits any opinion), so "5 很好" and
+//     "1 问题没解决" — the star-scale trap — are ambiguous while "1 很满意，谢谢"
+//     and "3 态度不好" are ratings. The text after the choice is the comment,
+//     an echo of the same level ("5 非常不满意，太慢" → "太慢") removed.
+//     Stars anywhere are ReasonStars. An opt-out word after a rating
+//     ("5 TD") is only a comment: the rating counts and no opt-out is taken.
 //  6. With no leading choice, any rating signal is ambiguous: a level word
 //     or opinion inside text ("我觉得不满意"), stars, or a lone digit 1–5
 //     ("我给3"). Text with none of these is ReplyComment.
