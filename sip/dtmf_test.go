@@ -1,10 +1,14 @@
 package sip
 
 import (
+	"fmt"
+	"math"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/pion/rtp"
 )
 
 func TestDigitMerger(t *testing.T) {
@@ -98,4 +102,37 @@ func TestIsDTMFKey(t *testing.T) {
 			t.Errorf("IsDTMFKey(%q) = true", r)
 		}
 	}
+}
+
+// Example shows how a call's media loop uses the detectors: one decoder
+// per method, all feeding one merger.
+func ExampleDigitMerger() {
+	var (
+		events RFC4733Decoder                      // telephone-event packets
+		tones  = NewInbandDetector(InbandConfig{}) // decoded audio
+		merger = NewDigitMerger(0)
+		now    = t0 // from the call's clock
+	)
+	emit := func(d Digit, ok bool) {
+		if ok && merger.Add(d) {
+			fmt.Printf("key %c by %s\n", d.Key, d.Method)
+		}
+	}
+	// The caller presses 5: the gateway sends an RFC 4733 event, the tone
+	// is also in the audio, and a SIP INFO follows at key-up.
+	emit(events.Decode(&rtp.Packet{
+		Header:  rtp.Header{Marker: true, PayloadType: 101, Timestamp: 8000},
+		Payload: []byte{5, 10, 0, 0},
+	}, now))
+	audio := make([]int16, 800) // 100 ms of 770 Hz + 1336 Hz
+	for i := range audio {
+		t := float64(i) / SampleRate
+		audio[i] = int16(5000*math.Sin(2*math.Pi*770*t) + 5000*math.Sin(2*math.Pi*1336*t))
+	}
+	for i := 0; i < len(audio); i += FrameSamples {
+		emit(tones.Process(audio[i:i+FrameSamples], now.Add(time.Duration(i/8)*time.Millisecond)))
+	}
+	key, err := ParseDTMFInfo("application/dtmf-relay", []byte("Signal=5\r\nDuration=100\r\n"))
+	emit(Digit{Key: key, Method: DTMFInfo, At: now.Add(180 * time.Millisecond)}, err == nil)
+	// Output: key 5 by rfc4733
 }
