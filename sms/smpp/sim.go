@@ -3,6 +3,7 @@ package smpp
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -45,6 +46,9 @@ type SimConfig struct {
 	// answered before the close: the truly unknown case.
 	DropAfter   int
 	DropUnacked int
+	// DropLost more submits are read and thrown away before the close:
+	// PDUs that reached the SMSC's buffers but were never processed.
+	DropLost int
 	// ResponseDelay delays every submit_sm_resp.
 	ResponseDelay time.Duration
 	// MaxPDULength bounds incoming PDUs (DefaultMaxPDULength if 0).
@@ -93,6 +97,7 @@ type Simulator struct {
 	nSubmitSeen   int
 	dropped       bool
 	unackedLeft   int
+	lostLeft      int
 	closed        bool
 	wg            sync.WaitGroup
 }
@@ -291,7 +296,7 @@ func (c *simConn) serve() {
 		}
 		// Flush answers only when no more input is waiting: one write for a
 		// burst of requests.
-		flush := c.br.Buffered() == 0
+		flush := !nextPDUBuffered(c.br)
 		switch p.Command {
 		case BindTransceiver, BindTransmitter, BindReceiver:
 			b := p.Body.(*Bind)
@@ -309,13 +314,15 @@ func (c *simConn) serve() {
 				s.stats.BindFailures++
 			}
 			s.mu.Unlock()
+			if st == StatusOK {
+				c.mu.Lock()
+				c.kind = p.Command
+				c.mu.Unlock()
+			}
 			c.write(&PDU{Command: p.Command.Resp(), Status: st, Seq: p.Seq, Body: &BindResp{SystemID: "SIM"}}, true)
 			if st != StatusOK {
 				return
 			}
-			c.mu.Lock()
-			c.kind = p.Command
-			c.mu.Unlock()
 		case EnquireLink:
 			s.mu.Lock()
 			s.stats.EnquireLinks++
@@ -351,6 +358,19 @@ func (c *simConn) serve() {
 			c.write(&PDU{Command: GenericNack, Status: ESME_RINVCMDID, Seq: p.Seq}, flush)
 		}
 	}
+}
+
+// nextPDUBuffered reports whether a whole PDU is already buffered, so
+// answers may wait for it instead of being flushed now.
+func nextPDUBuffered(br *bufio.Reader) bool {
+	if br.Buffered() < HeaderLen {
+		return false
+	}
+	h, err := br.Peek(4)
+	if err != nil {
+		return false
+	}
+	return br.Buffered() >= int(binary.BigEndian.Uint32(h))
 }
 
 func formatID(n uint64, f IDFormat) string {
@@ -404,16 +424,22 @@ func (c *simConn) onSubmit(p *PDU, flush bool) bool {
 	}
 	rec.Text = DecodeText(sm.DataCoding, data)
 	// The drop: after DropAfter acknowledged submits, swallow DropUnacked
-	// more, then close.
-	if s.dropped && s.unackedLeft > 0 {
-		rec.Acked = false
-		s.unackedLeft--
-		s.stats.Submits++
-		s.submits = append(s.submits, rec)
-		last := s.unackedLeft == 0
+	// more, throw away DropLost more, then close.
+	if s.dropped && s.unackedLeft+s.lostLeft > 0 {
+		if s.unackedLeft > 0 {
+			rec.Acked = false
+			s.unackedLeft--
+			s.stats.Submits++
+			s.submits = append(s.submits, rec)
+		} else {
+			s.lostLeft--
+		}
+		last := s.unackedLeft+s.lostLeft == 0
 		s.mu.Unlock()
-		if last {
+		if last || flush {
 			c.flush()
+		}
+		if last {
 			s.noteDrop()
 			return false
 		}
@@ -424,8 +450,8 @@ func (c *simConn) onSubmit(p *PDU, flush bool) bool {
 	drop := false
 	if s.cfg.DropAfter > 0 && !s.dropped && s.stats.Submits >= s.cfg.DropAfter {
 		s.dropped = true
-		s.unackedLeft = s.cfg.DropUnacked
-		drop = s.unackedLeft == 0
+		s.unackedLeft, s.lostLeft = s.cfg.DropUnacked, s.cfg.DropLost
+		drop = s.unackedLeft+s.lostLeft == 0
 	}
 	receipt := s.cfg.Receipts && sm.RegisteredDelivery&0x03 != 0
 	s.mu.Unlock()
