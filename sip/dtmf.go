@@ -8,8 +8,8 @@ import (
 // DTMFMethod is the way a key press reached us.
 type DTMFMethod uint8
 
-// The DTMF methods, in the order a DigitMerger prefers nothing: each is as
-// good as the other, the first to arrive wins.
+// The DTMF methods. None is preferred: a DigitMerger emits whichever report
+// of a press arrives first.
 const (
 	// DTMFRFC4733 is a telephone event in the RTP stream (RFC 4733, formerly RFC 2833).
 	DTMFRFC4733 DTMFMethod = iota + 1
@@ -41,8 +41,7 @@ type Digit struct {
 	At     time.Time
 }
 
-// dtmfKeys maps RFC 4733 event codes 0-15 to keys; the same order is used for
-// the in-band detector (row*4 + column gives the key of the keypad).
+// dtmfKeys maps RFC 4733 event codes 0-15 to keys.
 const dtmfKeys = "0123456789*#ABCD"
 
 // eventKey returns the key of an RFC 4733 event code, or false for events
