@@ -1,0 +1,307 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/haochaping/haochaping/casecore"
+	"github.com/haochaping/haochaping/casecore/redisstore"
+	"github.com/haochaping/haochaping/internal/clock"
+	"github.com/haochaping/haochaping/internal/config"
+	"github.com/haochaping/haochaping/internal/web"
+)
+
+func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env func(string) string) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	cfgPath := configFlag(fs, env)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("serve: unexpected argument %q", fs.Arg(0))}
+	}
+	cfg, err := config.Load(*cfgPath, env)
+	if err != nil {
+		return err
+	}
+	log := newLogger(cfg, stderr)
+	a, err := newApp(ctx, cfg, log, stderr)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	fmt.Fprintf(stdout, "haochaping %s serving http on %s\n", version, a.httpLn.Addr())
+	return a.run(ctx)
+}
+
+func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: cfg.LogLevel()}
+	if cfg.Log.Format == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// app is the running server: every part, built from the configuration.
+type app struct {
+	cfg    *config.Config
+	log    *slog.Logger
+	mini   *miniredis.Miniredis
+	rdb    redis.UniversalClient
+	store  *redisstore.Store
+	svc    *casecore.Service
+	web    *web.Server
+	reg    *prometheus.Registry
+	httpLn net.Listener
+	units  *casecore.Directory
+
+	// front are the parts that take work from outside besides HTTP (SIP
+	// calls, SMS gateways): on shutdown they stop taking new work and drain,
+	// before the deadline worker stops and Redis closes.
+	front []part
+	// closers run last, in reverse order.
+	closers []func()
+}
+
+// part is a long-running module. Run returns when ctx ends, after draining
+// its work (bounded by shutdown.timeout).
+type part struct {
+	name string
+	run  func(ctx context.Context) error
+}
+
+// newApp builds the parts in dependency order. Listeners are opened here so
+// a port in use is an error at start, not later.
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io.Writer) (a *app, err error) {
+	a = &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+	defer func() {
+		if err != nil {
+			a.close()
+		}
+	}()
+	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+
+	if cfg.Redis.Embedded() {
+		a.mini = miniredis.NewMiniRedis()
+		if err := a.mini.StartAddr(cfg.Redis.EmbeddedAddr); err != nil {
+			return nil, fmt.Errorf("start embedded redis on %s: %w", cfg.Redis.EmbeddedAddr, err)
+		}
+		fmt.Fprintf(stderr, "\n"+
+			"  *****************************************************************\n"+
+			"  *  EMBEDDED REDIS on %-20s                      *\n"+
+			"  *  All ratings and cases are kept IN MEMORY ONLY and are lost  *\n"+
+			"  *  when this process stops. For production set redis.url (or   *\n"+
+			"  *  HAOCHAPING_REDIS_URL) to redis://host:port/db.              *\n"+
+			"  *****************************************************************\n\n", a.mini.Addr())
+		log.Warn("embedded redis: data is in memory only and lost at exit", "addr", a.mini.Addr())
+		a.rdb = redis.NewClient(&redis.Options{Addr: a.mini.Addr()})
+	} else {
+		opts, err := redis.ParseURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		a.rdb = redis.NewClient(opts)
+	}
+	if err := waitRedis(ctx, a.rdb, 30*time.Second, log); err != nil {
+		return nil, fmt.Errorf("redis %s: %w", cfg.RedactedRedisURL(), err)
+	}
+
+	units, err := cfg.LoadUnits()
+	if err != nil {
+		return nil, err
+	}
+	a.units = units
+	cal, err := cfg.LoadCalendar()
+	if err != nil {
+		return nil, err
+	}
+	a.store = redisstore.New(a.rdb, redisstore.Config{Namespace: cfg.Redis.Namespace, EventsMaxLen: cfg.Redis.EventsMaxLen})
+	a.svc, err = casecore.NewService(ctx, casecore.Params{Store: a.store, Calendar: cal, Clock: clock.Real{},
+		Logger: log.With("part", "casecore"), Metrics: casecore.NewMetrics(a.reg)},
+		casecore.Config{Rules: cfg.Workflow.Rules, Units: units.IDs()})
+	if err != nil {
+		return nil, err
+	}
+	if n, err := a.svc.RecomputeProvisional(ctx); err != nil {
+		log.Error("recompute provisional deadlines", "err", err)
+	} else if n > 0 {
+		log.Info("provisional deadlines recomputed on the calendar in use", "changed", n)
+	}
+
+	auth, err := buildAuth(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.Auth.AdminToken == "" {
+		log.Warn("no admin token configured (auth.admin_token / HAOCHAPING_ADMIN_TOKEN): the API accepts only the configured tokens")
+	}
+	a.web = web.New(web.Params{Service: a.svc, Units: units, Auth: auth, Logger: log.With("part", "web"),
+		Gatherer: a.reg, Registry: a.reg, Readiness: func(ctx context.Context) error { return a.store.Ping(ctx) }})
+
+	for _, build := range modules {
+		if err := build(ctx, a); err != nil {
+			return nil, err
+		}
+	}
+
+	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("http.addr: %w", err)
+	}
+	log.Info("haochaping started", "version", version, "http", a.httpLn.Addr().String(),
+		"redis", cfg.RedactedRedisURL(), "namespace", cfg.Redis.Namespace, "rules", cfg.Workflow.Rules.ID(),
+		"calendar", cal.Version(), "units", len(units.Units))
+	return a, nil
+}
+
+func buildAuth(cfg *config.Config) (*web.Auth, error) {
+	auth := web.NewAuth()
+	if cfg.Auth.AdminToken != "" {
+		if err := auth.AddToken(config.HashToken(cfg.Auth.AdminToken), casecore.Actor{ID: "admin-token", Role: casecore.RoleAdmin}); err != nil {
+			return nil, err
+		}
+	}
+	for i, t := range cfg.Auth.Tokens {
+		if err := auth.AddToken(t.Hash(), casecore.Actor{ID: "token:" + t.Name, Role: t.Role, Units: t.Units}); err != nil {
+			return nil, fmt.Errorf("auth.tokens[%d]: %w", i, err)
+		}
+	}
+	return auth, nil
+}
+
+// waitRedis pings until Redis answers or the time is up, so a server that
+// starts together with Redis does not fail for being a second early.
+func waitRedis(ctx context.Context, rdb redis.UniversalClient, limit time.Duration, log *slog.Logger) error {
+	deadline := time.Now().Add(limit)
+	for i := 0; ; i++ {
+		err := rdb.Ping(ctx).Err()
+		if err == nil {
+			return nil
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return err
+		}
+		if i == 0 {
+			log.Warn("waiting for redis", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+}
+
+// modules build the optional parts (SIP and IVR, SMS, dashboard) onto the
+// app: each mounts its HTTP handlers on a.web and adds its parts to a.front.
+// They are listed in the files that wire them (sip.go, sms.go, ...).
+var modules []func(ctx context.Context, a *app) error
+
+// run serves until ctx ends, then shuts down in order: stop taking HTTP
+// requests and new calls and messages (finishing those in flight, bounded),
+// then stop the deadline worker, then close Redis.
+func (a *app) run(ctx context.Context) error {
+	srv := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
+		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+	workerCtx, stopWorker := context.WithCancel(context.Background())
+	defer stopWorker()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		if err := srv.Serve(a.httpLn); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		return a.svc.RunDeadlines(workerCtx, casecore.WorkerConfig{Batch: a.cfg.Deadlines.Batch, Poll: a.cfg.Deadlines.Poll})
+	})
+	g.Go(func() error { return a.reloadOnHUP(gctx) })
+	frontDone := make(chan struct{})
+	var fg errgroup.Group
+	for _, p := range a.front {
+		fg.Go(func() error {
+			if err := p.run(gctx); err != nil {
+				return fmt.Errorf("%s: %w", p.name, err)
+			}
+			return nil
+		})
+	}
+	g.Go(func() error {
+		defer close(frontDone)
+		return fg.Wait()
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		a.log.Info("shutting down: http and front parts")
+		sctx, cancel := context.WithTimeout(context.Background(), a.cfg.Shutdown.Timeout)
+		defer cancel()
+		err := srv.Shutdown(sctx)
+		select {
+		case <-frontDone:
+		case <-sctx.Done():
+			a.log.Warn("shutdown timeout: front parts still draining")
+		}
+		a.log.Info("shutting down: deadline worker")
+		stopWorker()
+		return err
+	})
+	err := g.Wait()
+	a.log.Info("stopped")
+	return err
+}
+
+// reloadOnHUP reloads the calendar (calendar.dir) on SIGHUP and recomputes
+// the provisional deadlines.
+func (a *app) reloadOnHUP(ctx context.Context) error {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-hup:
+			cal, err := a.cfg.LoadCalendar()
+			if err != nil {
+				a.log.Error("calendar reload failed; keeping the calendar in use", "err", err)
+				continue
+			}
+			n, err := a.svc.SetCalendar(ctx, cal)
+			a.log.Info("calendar reloaded", "version", cal.Version(), "recomputed", n, "err", err)
+		}
+	}
+}
+
+func (a *app) close() {
+	for i := len(a.closers) - 1; i >= 0; i-- {
+		a.closers[i]()
+	}
+	a.closers = nil
+	if a.httpLn != nil {
+		a.httpLn.Close()
+	}
+	if a.rdb != nil {
+		a.rdb.Close()
+	}
+	if a.mini != nil {
+		a.mini.Close()
+	}
+}
