@@ -38,6 +38,7 @@ type Store interface {
 	// idempotency key is already known.
 	Apply(ctx context.Context, ch *Change) error
 	GetRating(ctx context.Context, id string) (*Rating, error)
+	GetNoRating(ctx context.Context, id string) (*NoRating, error)
 	GetRatings(ctx context.Context, ids []string) ([]*Rating, error)
 	ListRatings(ctx context.Context, q RatingQuery) ([]*Rating, error)
 	GetCase(ctx context.Context, id string) (*Case, error)
@@ -134,6 +135,8 @@ type Change struct {
 	// NewRating is created if its idempotency key is new.
 	NewRating   *Rating
 	Fingerprint string
+	// NoRating is created if its idempotency key is new (see NewRating).
+	NoRating *NoRating
 	// Rating replaces a stored rating whose version is RatingExpect.
 	Rating       *Rating
 	RatingExpect int

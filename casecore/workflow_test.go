@@ -769,3 +769,32 @@ func TestProvisionalRecomputed(t *testing.T) {
 		}
 	})
 }
+
+func TestRecordNoRating(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		e := newEnv(t, rdb, "2026-03-02 10:00")
+		in := casecore.NoRating{IdempotencyKey: "call-9", Channel: casecore.ChannelHotlineIVR, Reason: "timeout",
+			WorkOrderID: "WO-9", UnitID: "fh-g08", RaterPhone: "13800138009"}
+		n1, created, err := e.svc.RecordNoRating(e.ctx, in)
+		if err != nil || !created {
+			t.Fatalf("%v %v", created, err)
+		}
+		n2, created, err := e.svc.RecordNoRating(e.ctx, in)
+		if err != nil || created || n2.ID != n1.ID {
+			t.Fatalf("retry: %v %v %v", n2, created, err)
+		}
+		evs := e.events("no_rating")
+		if len(evs) != 1 || evs[0]["rating_id"] != n1.ID {
+			t.Fatalf("events %v", evs)
+		}
+		for _, ev := range e.events("") {
+			if strings.Contains(fmt.Sprint(ev), "13800138009") {
+				t.Fatal("phone number in the event stream")
+			}
+		}
+		got, err := e.svc.GetNoRating(e.ctx, n1.ID)
+		if err != nil || got.RaterPhone != "13800138009" || got.Reason != "timeout" {
+			t.Errorf("stored %+v %v", got, err)
+		}
+	})
+}

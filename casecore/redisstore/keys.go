@@ -15,6 +15,9 @@ func newKeys(namespace string) keys { return keys{p: "{" + namespace + "}:"} }
 func (k keys) rating(id string) string  { return k.p + "r:" + id }
 func (k keys) caseKey(id string) string { return k.p + "c:" + id }
 
+// noRating holds a contact without a rating (N…), kept for SMS invitations.
+func (k keys) noRating(id string) string { return k.p + "n:" + id }
+
 // idem maps idempotency key → "ratingID|fingerprint".
 func (k keys) idem() string { return k.p + "idem" }
 

@@ -171,6 +171,16 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		}
 		b.op("rpush", s.k.ratingDay(casecore.DateOf(r.RatedAt)), r.ID)
 	}
+	if n := ch.NoRating; n != nil {
+		b.p.Idem = []any{b.key(s.k.idem()), "nr:" + n.IdempotencyKey, n.ID + "|"}
+		rec, err := record(1, n)
+		if err != nil {
+			return nil, err
+		}
+		nk := s.k.noRating(n.ID)
+		b.p.Conds = append(b.p.Conds, [2]any{b.key(nk), 0})
+		b.p.Sets = append(b.p.Sets, [2]any{b.key(nk), rec})
+	}
 	if r := ch.Rating; r != nil {
 		rec, err := record(r.Version, r)
 		if err != nil {
@@ -359,6 +369,22 @@ func (s *Store) GetRating(ctx context.Context, id string) (*casecore.Rating, err
 		return nil, fmt.Errorf("rating %s: %w", id, err)
 	}
 	return r, nil
+}
+
+// GetNoRating reads a no-rating outcome.
+func (s *Store) GetNoRating(ctx context.Context, id string) (*casecore.NoRating, error) {
+	v, err := s.rdb.Get(ctx, s.k.noRating(id)).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("no-rating %s: %w", id, casecore.ErrNotFound)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("get no-rating: %w", err)
+	}
+	n := new(casecore.NoRating)
+	if err := decodeRecord(v, n); err != nil {
+		return nil, fmt.Errorf("no-rating %s: %w", id, err)
+	}
+	return n, nil
 }
 
 // GetRatings reads ratings by ID; a missing one is nil in the result.

@@ -212,7 +212,8 @@ func waitRedis(ctx context.Context, rdb redis.UniversalClient, limit time.Durati
 // modules build the optional parts (SIP and IVR, SMS, dashboard) onto the
 // app: each mounts its HTTP handlers on a.web and adds its parts to a.front.
 // They are listed in the files that wire them (sip.go, sms.go, ...).
-var modules []func(ctx context.Context, a *app) error
+// The order matters: the dashboard shows the state of the parts built before it.
+var modules = []func(ctx context.Context, a *app) error{buildSMS, buildSIP, buildDashboard}
 
 // run serves until ctx ends, then shuts down in order: stop taking HTTP
 // requests and new calls and messages (finishing those in flight, bounded),

@@ -52,6 +52,9 @@ type Config struct {
 	Workflow  Workflow  `yaml:"workflow"`
 	Deadlines Deadlines `yaml:"deadlines"`
 	Shutdown  Shutdown  `yaml:"shutdown"`
+	SIP       SIP       `yaml:"sip"`
+	SMS       SMS       `yaml:"sms"`
+	Dashboard Dashboard `yaml:"dashboard"`
 }
 
 // Log configures structured logging.
@@ -204,6 +207,9 @@ func (c *Config) applyEnv(env func(string) string) {
 	set("HAOCHAPING_LOG_FORMAT", &c.Log.Format)
 	set("HAOCHAPING_CALENDAR_DIR", &c.Calendar.Dir)
 	set("HAOCHAPING_UNITS_FILE", &c.Units.File)
+	c.SIP.applyEnv(env)
+	c.SMS.applyEnv(env)
+	c.Dashboard.applyEnv(env)
 }
 
 func (c *Config) applyDefaults() {
@@ -233,6 +239,9 @@ func (c *Config) applyDefaults() {
 	if c.Deadlines.Batch == 0 {
 		c.Deadlines.Batch = DefaultDeadlineBatch
 	}
+	c.SIP.applyDefaults()
+	c.SMS.applyDefaults()
+	c.Dashboard.applyDefaults()
 }
 
 // Validate checks every key; the error names the first bad one.
@@ -307,7 +316,13 @@ func (c *Config) Validate() error {
 	if c.Shutdown.Timeout < time.Second {
 		return fmt.Errorf("shutdown.timeout: %s, want at least 1s", c.Shutdown.Timeout)
 	}
-	return nil
+	if err := c.SIP.validate(); err != nil {
+		return err
+	}
+	if err := c.SMS.validate(); err != nil {
+		return err
+	}
+	return c.Dashboard.validate()
 }
 
 func idPatternOK(s string) bool {
