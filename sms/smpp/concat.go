@@ -303,23 +303,27 @@ func (r *Reassembler) Add(f *Fragment) (done *Assembled, superseded any, err err
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	p := r.pending[k]
+	delta := len(f.Data)
+	var old *Fragment
+	if p != nil {
+		old = p.parts[f.Concat.Seq]
+	}
+	if old != nil {
+		delta -= len(old.Data)
+	}
+	if r.bytes+delta > r.cfg.MaxBytes || (p == nil && len(r.pending) >= r.cfg.MaxMessages) {
+		return nil, nil, ErrReassemblyFull
+	}
 	if p == nil {
-		if len(r.pending) >= r.cfg.MaxMessages || r.bytes+len(f.Data) > r.cfg.MaxBytes {
-			return nil, nil, ErrReassemblyFull
-		}
 		p = &partial{first: r.cfg.Now(), dc: f.DataCoding, parts: make(map[uint8]*Fragment, f.Concat.Total)}
 		r.pending[k] = p
 	}
-	if old := p.parts[f.Concat.Seq]; old != nil {
+	if old != nil {
 		superseded = old.Token
-		p.bytes -= len(old.Data)
-		r.bytes -= len(old.Data)
-	} else if r.bytes+len(f.Data) > r.cfg.MaxBytes {
-		return nil, nil, ErrReassemblyFull
 	}
+	p.bytes += delta
+	r.bytes += delta
 	p.parts[f.Concat.Seq] = f
-	p.bytes += len(f.Data)
-	r.bytes += len(f.Data)
 	if len(p.parts) < int(f.Concat.Total) {
 		return nil, superseded, nil
 	}
