@@ -510,7 +510,8 @@ func TestDeadPeerReconnects(t *testing.T) {
 	addr, accepts := rawSMSC(t, func(conn net.Conn) {
 		time.Sleep(5 * time.Second) // silent: never answers enquire_link
 	})
-	startClient(t, addr, Config{EnquireLinkInterval: 10 * time.Millisecond, DeadPeerTimeout: 40 * time.Millisecond}, newRecorder())
+	startClient(t, addr, Config{EnquireLinkInterval: 10 * time.Millisecond, DeadPeerTimeout: 40 * time.Millisecond,
+		UnbindTimeout: 50 * time.Millisecond}, newRecorder())
 	waitFor(t, "reconnect after a silent peer", func() bool { return accepts.Load() >= 2 })
 }
 
@@ -543,7 +544,7 @@ func TestGarbageAndUnknownCommands(t *testing.T) {
 		time.Sleep(5 * time.Second)
 	})
 	rec := newRecorder()
-	startClient(t, addr, Config{}, rec)
+	startClient(t, addr, Config{UnbindTimeout: 50 * time.Millisecond}, rec)
 	got := map[uint32]*PDU{}
 	for range 5 {
 		select {
@@ -564,4 +565,37 @@ func TestGarbageAndUnknownCommands(t *testing.T) {
 		}
 	}
 	waitFor(t, "reconnect after an oversized PDU", func() bool { return accepts.Load() >= 2 })
+}
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sim := newSim(t, SimConfig{})
+	c, err := New(Config{Addr: sim.Addr()}, Params{Handler: HandlerFuncs{}, Logger: testLogger(t), Metrics: NewMetrics(reg)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	go func() { done <- c.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if _, err := c.Submit(ctx, Message{To: "13800138000", Text: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	names := map[string]bool{}
+	for _, mf := range mfs {
+		names[mf.GetName()] = true
+	}
+	for _, n := range []string{"haochaping_smpp_submits_total", "haochaping_smpp_submit_latency_seconds",
+		"haochaping_smpp_connection_state", "haochaping_smpp_window_in_use"} {
+		if !names[n] {
+			t.Errorf("metric %s missing (have %v)", n, names)
+		}
+	}
+	var nilMetrics *Metrics
+	nilMetrics.submit("ok") // nil-safe
+	NewMetrics(nil).reconnect()
 }

@@ -153,6 +153,7 @@ func (s *session) fail(err error) {
 	s.closed = true
 	s.err = err
 	s.mu.Unlock()
+	s.c.clearTx(s) // before done: a failed submit's retry waits for the next bind
 	close(s.done)
 	s.conn.Close()
 }
@@ -180,7 +181,9 @@ func (s *session) writePDU(p *PDU) (written bool, err error) {
 // response.
 func (s *session) call(ctx context.Context, p *PDU, timeout time.Duration, isSubmit bool) (*PDU, error) {
 	ch := make(chan *PDU, 1)
-	p.Seq = s.seq.Add(1) & 0x7FFFFFFF
+	for p.Seq = 0; p.Seq == 0; { // 1..0x7FFFFFFF, wrapping
+		p.Seq = s.seq.Add(1) & 0x7FFFFFFF
+	}
 	s.mu.Lock()
 	switch {
 	case s.closed:
