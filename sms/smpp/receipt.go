@@ -218,8 +218,8 @@ func ReceiptFromSM(sm *SM, ackFmt, textFmt IDFormat, loc *time.Location) (Receip
 // FormatReceiptText writes the conventional receipt text, used by the
 // simulator.
 func FormatReceiptText(id, stat string, submit, done time.Time, text string) string {
-	if len(text) > 20 {
-		text = text[:20]
+	if r := []rune(text); len(r) > 20 {
+		text = string(r[:20])
 	}
 	dlvrd := "000"
 	if stat == StateDelivered {
