@@ -388,17 +388,15 @@ func (s *Service) recompute(ctx context.Context, ref DeadlineRef) (bool, error) 
 			ch = &Change{Case: n, CaseExpect: c.Version, PrevState: c.State, PrevOverdue: c.Overdue()}
 		}
 		s.computeDue(clk, warnAt)
-		if clk.Overdue {
-			clk.Warned = true
-		} else if old.Warned && !clk.WarnAt.After(s.clock.Now()) {
-			clk.Warned = true
-		} else {
-			clk.Warned = false
-		}
+		// A clock stays overdue only if the new due time has passed too; a
+		// warning stays given if its new time has passed.
+		now := s.clock.Now()
+		clk.Overdue = old.Overdue && !now.Before(clk.DueAt)
+		clk.Warned = clk.Overdue || old.Warned && !clk.WarnAt.After(now)
 		if clk.DueDate == old.DueDate && clk.Provisional == old.Provisional {
 			return false, nil
 		}
-		ch.Deadlines = []DeadlineOp{{Ref: ref, At: clk.NextFire(), Provisional: clk.Provisional}}
+		ch.Deadlines = []DeadlineOp{{Ref: ref, At: clk.NextFire(), Provisional: clk.Provisional, WasProvisional: old.Provisional}}
 		ch.Events = []Event{{Type: "deadline_recomputed", CaseID: ref.Entity, Clock: ref.Kind, At: s.clock.Now()}}
 		if ch.Case != nil {
 			ch.Case.History = append(ch.Case.History, HistoryEntry{At: s.clock.Now(), Actor: "system", Role: RoleSystem,

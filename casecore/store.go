@@ -93,6 +93,9 @@ type DeadlineOp struct {
 	Ref         DeadlineRef
 	At          time.Time
 	Provisional bool
+	// WasProvisional says the member may be marked provisional now, so a
+	// final due date must clear the mark.
+	WasProvisional bool
 }
 
 // StatOp adds Delta to a statistics counter of a unit and rating date.

@@ -10,7 +10,7 @@
 --   sets:    [[k, value]]     records to write ("<version>\n<json>").
 --   ops:     [[op, k, ...]]   index and counter writes, in order:
 --              zadd k score member | zrem k member | sadd k member | srem k member
---              hincrby k field n | hset k field value | happend k field value | rpush k value
+--              hincrby k field n | hset k field value | happend k field value max | rpush k value
 --   referral (optional): {staff, refz, refh, member, score, window, threshold, ref}
 --                             count a confirmed bad rating; on crossing the
 --                             threshold write a referral (ref: its fields).
@@ -42,8 +42,15 @@ for _, o in ipairs(p.ops or {}) do
   elseif op == 'hincrby' then redis.call('HINCRBY', k, o[3], o[4])
   elseif op == 'hset' then redis.call('HSET', k, o[3], o[4])
   elseif op == 'happend' then
+    -- append to a comma-separated list, keeping at most o[5] entries (the newest)
     local cur = redis.call('HGET', k, o[3])
-    if cur then redis.call('HSET', k, o[3], cur .. ',' .. o[4]) else redis.call('HSET', k, o[3], o[4]) end
+    if cur then
+      local _, commas = string.gsub(cur, ',', ',')
+      if o[5] and commas + 1 >= o[5] then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
+      redis.call('HSET', k, o[3], cur .. ',' .. o[4])
+    else
+      redis.call('HSET', k, o[3], o[4])
+    end
   elseif op == 'rpush' then redis.call('RPUSH', k, o[3])
   else return redis.error_reply('apply: unknown op ' .. tostring(op)) end
 end

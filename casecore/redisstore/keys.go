@@ -32,12 +32,16 @@ func (k keys) ratingDay(d casecore.Date) string {
 	return fmt.Sprintf("%srd:%04d%02d%02d", k.p, d.Year, d.Month, d.Day)
 }
 
-// byState is a sorted set of the cases in a state, scored by their sort key
-// (the earliest running due time; the closing time for terminal states).
-func (k keys) byState(s casecore.State) string { return k.p + "cs:" + string(s) }
+// byUnitState is a sorted set of a unit's cases in a state, scored by their
+// sort key (the earliest running due time; the last update when none runs).
+// One entry per case keeps the indexes small; lists by state or by unit
+// merge a few of these sets.
+func (k keys) byUnitState(unit string, s casecore.State) string {
+	return k.p + "cs:" + unit + ":" + string(s)
+}
 
-// byUnit is a sorted set of a unit's open (non-terminal) cases, same score.
-func (k keys) byUnit(unit string) string { return k.p + "cu:" + unit }
+// caseUnits is the set of units that have cases.
+func (k keys) caseUnits() string { return k.p + "cun" }
 
 // overdue is a sorted set of open cases with a clock past due, same score.
 func (k keys) overdue() string { return k.p + "co" }

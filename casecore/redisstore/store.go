@@ -27,7 +27,11 @@ const (
 	DefaultNamespace    = "hcp"
 	DefaultEventsMaxLen = 1_000_000
 	maxListLimit        = 1000
-	defaultListLimit    = 100
+	// maxIndexed is how many ratings the work order and phone indexes keep
+	// per key (the newest): a number that rates thousands of times must not
+	// make every later rating slower.
+	maxIndexed       = 200
+	defaultListLimit = 100
 )
 
 // Config holds the store's optional settings.
@@ -118,21 +122,45 @@ func (b *builder) op(name, key string, args ...any) {
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
 
-// record encodes a stored record: "<version>\n<json>".
-func record(version int, v any) (string, error) {
-	b, err := json.Marshal(v)
+// record encodes a stored record: "<version>\n<body>".
+func record(version int, body []byte, err error) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return strconv.Itoa(version) + "\n" + string(b), nil
+	return strconv.Itoa(version) + "\n" + string(body), nil
+}
+
+// recordBody returns the body of a stored record.
+func recordBody(s string) ([]byte, error) {
+	i := strings.IndexByte(s, '\n')
+	if i < 0 {
+		return nil, errors.New("corrupt record: no version line")
+	}
+	return []byte(s[i+1:]), nil
 }
 
 func decodeRecord(s string, v any) error {
-	i := strings.IndexByte(s, '\n')
-	if i < 0 {
-		return errors.New("corrupt record: no version line")
+	b, err := recordBody(s)
+	if err != nil {
+		return err
 	}
-	return json.Unmarshal([]byte(s[i+1:]), v)
+	return json.Unmarshal(b, v)
+}
+
+func parseRating(s string) (*casecore.Rating, error) {
+	b, err := recordBody(s)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRating(b)
+}
+
+func parseCase(s string) (*casecore.Case, error) {
+	b, err := recordBody(s)
+	if err != nil {
+		return nil, err
+	}
+	return decodeCase(b)
 }
 
 // sortScore orders a case in its index sets: the earliest due time of its
@@ -156,7 +184,8 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 	b.p.Events = evPayload{K: b.key(s.k.events()), MaxLen: s.eventsMaxLen, List: [][]string{}}
 	if r := ch.NewRating; r != nil {
 		b.p.Idem = []any{b.key(s.k.idem()), r.IdempotencyKey, r.ID + "|" + ch.Fingerprint}
-		rec, err := record(r.Version, r)
+		body, err := encodeRating(r)
+		rec, err := record(r.Version, body, err)
 		if err != nil {
 			return nil, err
 		}
@@ -164,16 +193,17 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), 0})
 		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
 		if r.WorkOrderID != "" {
-			b.op("happend", s.k.workOrders(), r.WorkOrderID, r.ID)
+			b.op("happend", s.k.workOrders(), r.WorkOrderID, r.ID, maxIndexed)
 		}
 		if r.RaterPhone != "" {
-			b.op("happend", s.k.phones(), r.RaterPhone, r.ID)
+			b.op("happend", s.k.phones(), r.RaterPhone, r.ID, maxIndexed)
 		}
 		b.op("rpush", s.k.ratingDay(casecore.DateOf(r.RatedAt)), r.ID)
 	}
 	if n := ch.NoRating; n != nil {
 		b.p.Idem = []any{b.key(s.k.idem()), "nr:" + n.IdempotencyKey, n.ID + "|"}
-		rec, err := record(1, n)
+		body, err := json.Marshal(n)
+		rec, err := record(1, body, err)
 		if err != nil {
 			return nil, err
 		}
@@ -182,7 +212,8 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.p.Sets = append(b.p.Sets, [2]any{b.key(nk), rec})
 	}
 	if r := ch.Rating; r != nil {
-		rec, err := record(r.Version, r)
+		body, err := encodeRating(r)
+		rec, err := record(r.Version, body, err)
 		if err != nil {
 			return nil, err
 		}
@@ -191,7 +222,8 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
 	}
 	if c := ch.Case; c != nil {
-		rec, err := record(c.Version, c)
+		body, err := encodeCase(c)
+		rec, err := record(c.Version, body, err)
 		if err != nil {
 			return nil, err
 		}
@@ -199,19 +231,13 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(ck), ch.CaseExpect})
 		b.p.Sets = append(b.p.Sets, [2]any{b.key(ck), rec})
 		score := sortScore(c)
-		if ch.PrevState != "" && ch.PrevState != c.State {
-			b.op("zrem", s.k.byState(ch.PrevState), c.ID)
+		if ch.PrevState == "" {
+			b.op("sadd", s.k.caseUnits(), c.UnitID)
+		} else if ch.PrevState != c.State {
+			b.op("zrem", s.k.byUnitState(c.UnitID, ch.PrevState), c.ID)
 		}
-		b.op("zadd", s.k.byState(c.State), score, c.ID)
-		overdue := c.Overdue()
-		if c.State.Terminal() {
-			if ch.PrevState != "" && !ch.PrevState.Terminal() {
-				b.op("zrem", s.k.byUnit(c.UnitID), c.ID)
-			}
-			overdue = false
-		} else {
-			b.op("zadd", s.k.byUnit(c.UnitID), score, c.ID)
-		}
+		b.op("zadd", s.k.byUnitState(c.UnitID, c.State), score, c.ID)
+		overdue := c.Overdue() && !c.State.Terminal()
 		if overdue {
 			b.op("zadd", s.k.overdue(), score, c.ID)
 		} else if ch.PrevOverdue {
@@ -228,7 +254,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.op("zadd", s.k.deadlines(), ms(d.At), m)
 		if d.Provisional {
 			b.op("sadd", s.k.provisional(), m)
-		} else {
+		} else if d.WasProvisional {
 			b.op("srem", s.k.provisional(), m)
 		}
 	}
@@ -364,8 +390,8 @@ func (s *Store) GetRating(ctx context.Context, id string) (*casecore.Rating, err
 	if err != nil {
 		return nil, fmt.Errorf("get rating: %w", err)
 	}
-	r := new(casecore.Rating)
-	if err := decodeRecord(v, r); err != nil {
+	r, err := parseRating(v)
+	if err != nil {
 		return nil, fmt.Errorf("rating %s: %w", id, err)
 	}
 	return r, nil
@@ -405,8 +431,8 @@ func (s *Store) GetRatings(ctx context.Context, ids []string) ([]*casecore.Ratin
 		if v == "" {
 			continue
 		}
-		r := new(casecore.Rating)
-		if err := decodeRecord(v, r); err != nil {
+		r, err := parseRating(v)
+		if err != nil {
 			return nil, fmt.Errorf("rating %s: %w", ids[i], err)
 		}
 		out[i] = r
@@ -445,8 +471,8 @@ func (s *Store) GetCase(ctx context.Context, id string) (*casecore.Case, error) 
 	if err != nil {
 		return nil, fmt.Errorf("get case: %w", err)
 	}
-	c := new(casecore.Case)
-	if err := decodeRecord(v, c); err != nil {
+	c, err := parseCase(v)
+	if err != nil {
 		return nil, fmt.Errorf("case %s: %w", id, err)
 	}
 	return c, nil
@@ -470,8 +496,8 @@ func (s *Store) GetCases(ctx context.Context, ids []string) ([]*casecore.Case, e
 		if v == "" {
 			continue
 		}
-		c := new(casecore.Case)
-		if err := decodeRecord(v, c); err != nil {
+		c, err := parseCase(v)
+		if err != nil {
 			return nil, fmt.Errorf("case %s: %w", ids[i], err)
 		}
 		out[i] = c
@@ -567,46 +593,33 @@ func splitIDs(v string) []string {
 }
 
 // ListCases lists cases by state, units and overdue, earliest due first.
+// Each (unit, state) set is sorted by due time, so the first Limit of every
+// set that matches, merged, are the first Limit of all.
 func (s *Store) ListCases(ctx context.Context, q casecore.CaseQuery) ([]*casecore.Case, error) {
 	limit := clampLimit(q.Limit)
-	var sources []string
-	switch {
-	case q.Overdue:
-		sources = []string{s.k.overdue()}
-	case q.State != "":
-		sources = []string{s.k.byState(q.State)}
-	case len(q.Units) > 0:
-		for _, u := range q.Units {
-			sources = append(sources, s.k.byUnit(u))
-		}
-	default:
-		for _, st := range casecore.States {
-			if !st.Terminal() {
-				sources = append(sources, s.k.byState(st))
-			}
+	units := q.Units
+	if len(units) == 0 {
+		var err error
+		if units, err = s.rdb.SMembers(ctx, s.k.caseUnits()).Result(); err != nil {
+			return nil, err
 		}
 	}
-	units := map[string]bool{}
+	wantUnit := map[string]bool{}
 	for _, u := range q.Units {
-		units[u] = true
+		wantUnit[u] = true
 	}
 	type scored struct {
 		id    string
 		score float64
 	}
 	var all []scored
-	// Read each source in pages, keeping what matches, until the limit is
-	// reached or the scan budget is spent.
-	const page, budget = 500, 50_000
-	for _, src := range sources {
-		var kept []scored
-		for off := int64(0); off < budget && len(kept) < limit; off += page {
-			zs, err := s.rdb.ZRangeWithScores(ctx, src, off, off+page-1).Result()
+	if q.Overdue {
+		// One set of all overdue cases: page through it, keeping matches.
+		const page, budget = 500, 50_000
+		for off := int64(0); off < budget && len(all) < limit; off += page {
+			zs, err := s.rdb.ZRangeWithScores(ctx, s.k.overdue(), off, off+page-1).Result()
 			if err != nil {
 				return nil, err
-			}
-			if len(zs) == 0 {
-				break
 			}
 			ids := make([]string, len(zs))
 			for i, z := range zs {
@@ -617,19 +630,48 @@ func (s *Store) ListCases(ctx context.Context, q casecore.CaseQuery) ([]*casecor
 				return nil, err
 			}
 			for i, c := range cs {
-				if c == nil || (q.State != "" && c.State != q.State) || (len(units) > 0 && !units[c.UnitID]) ||
-					(q.Overdue && !c.Overdue()) {
-					continue
+				if c != nil && (q.State == "" || c.State == q.State) && (len(wantUnit) == 0 || wantUnit[c.UnitID]) {
+					all = append(all, scored{c.ID, zs[i].Score})
 				}
-				kept = append(kept, scored{c.ID, zs[i].Score})
 			}
 			if len(zs) < page {
 				break
 			}
 		}
-		all = append(all, kept...)
+	} else {
+		states := []casecore.State{q.State}
+		if q.State == "" {
+			states = nil
+			for _, st := range casecore.States {
+				if !st.Terminal() {
+					states = append(states, st)
+				}
+			}
+		}
+		pipe := s.rdb.Pipeline()
+		var cmds []*redis.ZSliceCmd
+		for _, u := range units {
+			for _, st := range states {
+				cmds = append(cmds, pipe.ZRangeWithScores(ctx, s.k.byUnitState(u, st), 0, int64(limit)-1))
+			}
+		}
+		if len(cmds) > 0 {
+			if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+				return nil, err
+			}
+		}
+		for _, c := range cmds {
+			for _, z := range c.Val() {
+				all = append(all, scored{z.Member.(string), z.Score})
+			}
+		}
 	}
-	sort.SliceStable(all, func(i, j int) bool { return all[i].score < all[j].score })
+	sort.SliceStable(all, func(i, j int) bool {
+		if all[i].score != all[j].score {
+			return all[i].score < all[j].score
+		}
+		return all[i].id < all[j].id
+	})
 	if len(all) > limit {
 		all = all[:limit]
 	}
@@ -774,18 +816,28 @@ func (s *Store) Stats(ctx context.Context, units []string, from, to casecore.Dat
 
 // CountOpen counts cases per state and the overdue ones.
 func (s *Store) CountOpen(ctx context.Context) (map[casecore.State]int64, int64, error) {
+	units, err := s.rdb.SMembers(ctx, s.k.caseUnits()).Result()
+	if err != nil {
+		return nil, 0, err
+	}
 	pipe := s.rdb.Pipeline()
-	cmds := map[casecore.State]*redis.IntCmd{}
-	for _, st := range casecore.States {
-		cmds[st] = pipe.ZCard(ctx, s.k.byState(st))
+	type q struct {
+		st  casecore.State
+		cmd *redis.IntCmd
+	}
+	var qs []q
+	for _, u := range units {
+		for _, st := range casecore.States {
+			qs = append(qs, q{st, pipe.ZCard(ctx, s.k.byUnitState(u, st))})
+		}
 	}
 	od := pipe.ZCard(ctx, s.k.overdue())
 	if _, err := pipe.Exec(ctx); err != nil {
 		return nil, 0, err
 	}
 	out := map[casecore.State]int64{}
-	for st, c := range cmds {
-		out[st] = c.Val()
+	for _, x := range qs {
+		out[x.st] += x.cmd.Val()
 	}
 	return out, od.Val(), nil
 }
