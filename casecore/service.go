@@ -141,7 +141,7 @@ func (in *RatingInput) fingerprint() string {
 	if !in.RatedAt.IsZero() {
 		fmt.Fprintf(h, "%d", in.RatedAt.UnixMilli())
 	}
-	return hex.EncodeToString(h.Sum(nil)[:12])
+	return hex.EncodeToString(h.Sum(nil)[:6]) // 48 bits tell a retry from a reuse
 }
 
 // NormalizePhone keeps the digits of a phone number, dropping a +86/0086
@@ -332,8 +332,7 @@ func (s *Service) openCase(r *Rating, now time.Time) *Case {
 			ClockCallback: s.newClock(rules, ClockCallback, r.RatedAt),
 			ClockAppeal:   s.newClock(rules, ClockAppeal, r.RatedAt),
 		},
-		History: []HistoryEntry{{At: now, Actor: "system", Role: RoleSystem, Action: "opened", To: StateOpen,
-			Note: fmt.Sprintf("%s rating via %s", r.Level, r.Channel)}},
+		History: []HistoryEntry{{At: now, Actor: "system", Role: RoleSystem, Action: "opened", To: StateOpen}},
 	}
 	return c
 }

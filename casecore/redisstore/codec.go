@@ -189,7 +189,7 @@ type sEsc struct {
 
 type sCase struct {
 	ID        string             `json:"i"`
-	Rating    string             `json:"rt"`
+	Rating    string             `json:"rt,omitempty"` // empty: "R" + the digits of the case ID
 	WO        string             `json:"wo,omitempty"`
 	Unit      string             `json:"u"`
 	Staff     string             `json:"sf,omitempty"`
@@ -201,7 +201,7 @@ type sCase struct {
 	Version   int                `json:"v"`
 	Rules     string             `json:"ru"`
 	Opened    int64              `json:"op"`
-	Updated   int64              `json:"up"`
+	Updated   int64              `json:"up,omitempty"` // empty: the opening time
 	Closed    int64              `json:"cl,omitempty"`
 	Clocks    map[string]*sClock `json:"k,omitempty"`
 	Appeal    *sAppeal           `json:"ap,omitempty"`
@@ -217,6 +217,12 @@ func encodeCase(c *casecore.Case) ([]byte, error) {
 		Level: string(c.Level), Channel: string(c.Channel), Rated: msOf(c.RatedAt), State: string(c.State), Version: c.Version,
 		Rules: c.Rules, Opened: msOf(c.OpenedAt), Updated: msOf(c.UpdatedAt), Closed: msPtr(c.ClosedAt),
 		Confirmed: msPtr(c.ConfirmedAt), Followups: c.Followups}
+	if len(c.ID) > 1 && s.Rating == "R"+c.ID[1:] {
+		s.Rating = ""
+	}
+	if s.Updated == s.Opened {
+		s.Updated = 0
+	}
 	if len(c.Clocks) > 0 {
 		s.Clocks = make(map[string]*sClock, len(c.Clocks))
 		for k, v := range c.Clocks {
@@ -249,6 +255,12 @@ func decodeCase(b []byte) (*casecore.Case, error) {
 		State: casecore.State(s.State), Version: s.Version, Rules: s.Rules, OpenedAt: timeOf(s.Opened),
 		UpdatedAt: timeOf(s.Updated), ClosedAt: timePtr(s.Closed), ConfirmedAt: timePtr(s.Confirmed),
 		Followups: s.Followups, Clocks: make(map[casecore.ClockKind]*casecore.Clock, len(s.Clocks))}
+	if c.RatingID == "" && len(s.ID) > 1 {
+		c.RatingID = "R" + s.ID[1:]
+	}
+	if s.Updated == 0 {
+		c.UpdatedAt = c.OpenedAt
+	}
 	for k, v := range s.Clocks {
 		c.Clocks[casecore.ClockKind(k)] = decClock(casecore.ClockKind(k), v)
 	}

@@ -81,7 +81,7 @@ func TestIndexKeepsNewest(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	v, _ := rdb.HGet(ctx, st.k.phones(), "13800000000").Result()
+	v, _ := rdb.HGet(ctx, st.k.phones("13800000000"), "13800000000").Result()
 	ids := splitIDs(v)
 	if len(ids) != maxIndexed || ids[len(ids)-1] != "R"+time.Duration(maxIndexed+4).String() || ids[0] != "R5ns" {
 		t.Errorf("index holds %d ids from %s to %s", len(ids), ids[0], ids[len(ids)-1])

@@ -2,6 +2,8 @@ package redisstore
 
 import (
 	"fmt"
+	"hash/fnv"
+	"strconv"
 
 	"github.com/haochaping/haochaping/casecore"
 )
@@ -18,14 +20,27 @@ func (k keys) caseKey(id string) string { return k.p + "c:" + id }
 // noRating holds a contact without a rating (N…), kept for SMS invitations.
 func (k keys) noRating(id string) string { return k.p + "n:" + id }
 
+// The lookup indexes below are split into hashBuckets small hashes by a
+// hash of the field, so each stays a compact listpack (Redis keeps hashes
+// of up to 128 short fields that way, at a third of the memory of a big
+// hash table). 16,384 buckets hold about two million entries each before
+// the buckets grow into ordinary hash tables, which still works, only larger.
+const hashBuckets = 1 << 14
+
+func bucket(field string) string {
+	h := fnv.New32a()
+	h.Write([]byte(field))
+	return strconv.FormatUint(uint64(h.Sum32()%hashBuckets), 16)
+}
+
 // idem maps idempotency key → "ratingID|fingerprint".
-func (k keys) idem() string { return k.p + "idem" }
+func (k keys) idem(key string) string { return k.p + "idem:" + bucket(key) }
 
 // workOrders maps work order ID → comma-separated rating IDs.
-func (k keys) workOrders() string { return k.p + "wo" }
+func (k keys) workOrders(wo string) string { return k.p + "wo:" + bucket(wo) }
 
 // phones maps normalised phone number → comma-separated rating IDs.
-func (k keys) phones() string { return k.p + "ph" }
+func (k keys) phones(phone string) string { return k.p + "ph:" + bucket(phone) }
 
 // ratingDay lists the IDs of the ratings made on a day, in arrival order.
 func (k keys) ratingDay(d casecore.Date) string {

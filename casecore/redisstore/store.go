@@ -183,7 +183,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 	b.p.Now = now.UnixMilli()
 	b.p.Events = evPayload{K: b.key(s.k.events()), MaxLen: s.eventsMaxLen, List: [][]string{}}
 	if r := ch.NewRating; r != nil {
-		b.p.Idem = []any{b.key(s.k.idem()), r.IdempotencyKey, r.ID + "|" + ch.Fingerprint}
+		b.p.Idem = []any{b.key(s.k.idem(r.IdempotencyKey)), r.IdempotencyKey, r.ID + "|" + ch.Fingerprint}
 		body, err := encodeRating(r)
 		rec, err := record(r.Version, body, err)
 		if err != nil {
@@ -193,15 +193,15 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), 0})
 		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
 		if r.WorkOrderID != "" {
-			b.op("happend", s.k.workOrders(), r.WorkOrderID, r.ID, maxIndexed)
+			b.op("happend", s.k.workOrders(r.WorkOrderID), r.WorkOrderID, r.ID, maxIndexed)
 		}
 		if r.RaterPhone != "" {
-			b.op("happend", s.k.phones(), r.RaterPhone, r.ID, maxIndexed)
+			b.op("happend", s.k.phones(r.RaterPhone), r.RaterPhone, r.ID, maxIndexed)
 		}
 		b.op("rpush", s.k.ratingDay(casecore.DateOf(r.RatedAt)), r.ID)
 	}
 	if n := ch.NoRating; n != nil {
-		b.p.Idem = []any{b.key(s.k.idem()), "nr:" + n.IdempotencyKey, n.ID + "|"}
+		b.p.Idem = []any{b.key(s.k.idem("nr:" + n.IdempotencyKey)), "nr:" + n.IdempotencyKey, n.ID + "|"}
 		body, err := json.Marshal(n)
 		rec, err := record(1, body, err)
 		if err != nil {
@@ -523,14 +523,14 @@ func (s *Store) ListRatings(ctx context.Context, q casecore.RatingQuery) ([]*cas
 	case q.WorkOrderID != "" || q.Phone != "":
 		var sets [][]string
 		if q.WorkOrderID != "" {
-			v, err := s.rdb.HGet(ctx, s.k.workOrders(), q.WorkOrderID).Result()
+			v, err := s.rdb.HGet(ctx, s.k.workOrders(q.WorkOrderID), q.WorkOrderID).Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return nil, err
 			}
 			sets = append(sets, splitIDs(v))
 		}
 		if q.Phone != "" {
-			v, err := s.rdb.HGet(ctx, s.k.phones(), q.Phone).Result()
+			v, err := s.rdb.HGet(ctx, s.k.phones(q.Phone), q.Phone).Result()
 			if err != nil && !errors.Is(err, redis.Nil) {
 				return nil, err
 			}
