@@ -798,3 +798,39 @@ func TestRecordNoRating(t *testing.T) {
 		}
 	})
 }
+
+// TestRulesKeptPerCase: a case keeps the rule set it was opened under; a
+// process started later with other rules computes that case's later
+// deadlines with the old ones, and new cases with the new ones.
+func TestRulesKeptPerCase(t *testing.T) {
+	_, rdb := redistest.Mini(t)
+	e := newEnv(t, rdb, "2026-03-02 10:00")
+	old := e.rate(casecore.Dissatisfied, nil)
+	rules := casecore.DefaultRules()
+	rules.Rectification.Days = 20
+	rules.Callback.Days = 2
+	cal, _ := casecore.DefaultCalendar()
+	svc2, err := casecore.NewService(e.ctx, casecore.Params{Store: e.store, Calendar: cal, Clock: e.clk}, casecore.Config{Rules: rules})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := svc2.Act(e.ctx, handler, old.CaseID, casecore.ActionAccept, casecore.ActionInput{Note: "ok"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := dueDate(t, c, casecore.ClockRectification); got != "2026-03-23" {
+		t.Errorf("old case under new config: rectification due %s, want 2026-03-23 (15 working days)", got)
+	}
+	r, _, err := svc2.SubmitRating(e.ctx, intake, casecore.RatingInput{IdempotencyKey: "new-rules", Channel: casecore.ChannelAPI,
+		Level: casecore.Dissatisfied, UnitID: "fh-g08"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc := e.caseOf(r.CaseID)
+	if got := dueDate(t, nc, casecore.ClockCallback); got != "2026-03-04" {
+		t.Errorf("new case: callback due %s, want 2026-03-04 (2 working days)", got)
+	}
+	if nc.Rules == c.Rules {
+		t.Errorf("both cases record rules %s", nc.Rules)
+	}
+}
