@@ -48,10 +48,26 @@ func (c WorkerConfig) withDefaults() WorkerConfig {
 func (s *Service) RunDeadlines(ctx context.Context, cfg WorkerConfig) error {
 	cfg = cfg.withDefaults()
 	var lastGauge time.Time
+	failures := 0
 	for {
 		n, err := s.FireDue(ctx, cfg.Batch)
 		if err != nil && ctx.Err() == nil {
-			s.log.Error("deadline worker", "err", err)
+			// Log the first failure and then every 30th, so an outage of
+			// Redis does not flood the log; back off up to 30 s.
+			if failures%30 == 0 {
+				s.log.Error("deadline worker", "err", err, "consecutive_failures", failures+1)
+			}
+			failures++
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(min(cfg.Poll<<min(failures, 5), 30*time.Second)):
+			}
+			continue
+		}
+		if failures > 0 {
+			s.log.Info("deadline worker recovered", "after_failures", failures)
+			failures = 0
 		}
 		now := s.clock.Now()
 		if now.Sub(lastGauge) >= cfg.GaugeEvery {
