@@ -50,6 +50,7 @@ commands:
                    print the date N working (or natural) days after DATE
   config check     load and validate the configuration, print the effective settings
   units            list the service units
+  user add|list|disable|enable|passwd   manage dashboard accounts
 
 Run "haochaping COMMAND -h" for the flags of a command.
 `
@@ -71,6 +72,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer, env func(
 		return cmdConfig(args[1:], stdout, stderr, env)
 	case "units":
 		return cmdUnits(args[1:], stdout, stderr, env)
+	case "user":
+		return cmdUser(ctx, args[1:], stdout, stderr, env)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return nil
