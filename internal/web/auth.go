@@ -70,3 +70,10 @@ func (s *Server) authed(h func(http.ResponseWriter, *http.Request, casecore.Acto
 		h(w, r, actor)
 	}
 }
+
+// Authed wraps a handler of another module (SMS API) that needs an actor
+// from the Authorization header; a missing or unknown token gets the API's
+// 401 JSON error.
+func (s *Server) Authed(h func(http.ResponseWriter, *http.Request, casecore.Actor)) http.Handler {
+	return s.authed(h)
+}

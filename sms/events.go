@@ -1,0 +1,147 @@
+package sms
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// EventConsumer reads the case core's event stream in a consumer group, so
+// several processes share the work and a restart loses nothing: an entry
+// is acknowledged (XACK) only after its handler returned nil (the
+// invitation is durably queued) or a permanent error; entries left pending
+// by a consumer that died are taken over (XAUTOCLAIM) after MinIdle.
+type EventConsumer struct {
+	rdb      redis.UniversalClient
+	stream   string
+	group    string
+	consumer string
+	handle   func(ctx context.Context, ev Event) error
+	log      *slog.Logger
+	// MinIdle is how long an entry stays pending before another consumer
+	// takes it over; Block the longest wait for new entries.
+	MinIdle time.Duration
+	Block   time.Duration
+	Count   int64
+}
+
+// Event is one entry of the case core's stream.
+type Event struct {
+	ID     string
+	Type   string
+	Fields map[string]string
+}
+
+// Permanent marks a handler error that retrying cannot fix: the entry is
+// acknowledged and logged.
+type Permanent struct{ Err error }
+
+func (p *Permanent) Error() string { return p.Err.Error() }
+func (p *Permanent) Unwrap() error { return p.Err }
+
+// NewEventConsumer returns a consumer of stream in group, named consumer
+// (unique per process).
+func NewEventConsumer(rdb redis.UniversalClient, stream, group, consumer string, log *slog.Logger,
+	handle func(ctx context.Context, ev Event) error) *EventConsumer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &EventConsumer{rdb: rdb, stream: stream, group: group, consumer: consumer, handle: handle, log: log,
+		MinIdle: time.Minute, Block: time.Second, Count: 50}
+}
+
+// Run consumes until ctx ends.
+func (c *EventConsumer) Run(ctx context.Context) error {
+	for {
+		err := c.rdb.XGroupCreateMkStream(ctx, c.stream, c.group, "0").Err()
+		if err == nil || strings.Contains(err.Error(), "BUSYGROUP") {
+			break
+		}
+		c.log.Warn("sms events: create consumer group", "err", err)
+		if !sleepCtx(ctx, time.Second) {
+			return nil
+		}
+	}
+	lastClaim := time.Time{}
+	for ctx.Err() == nil {
+		if time.Since(lastClaim) >= c.MinIdle/2 {
+			lastClaim = time.Now()
+			c.reclaim(ctx)
+		}
+		res, err := c.rdb.XReadGroup(ctx, &redis.XReadGroupArgs{Group: c.group, Consumer: c.consumer,
+			Streams: []string{c.stream, ">"}, Count: c.Count, Block: c.Block}).Result()
+		if errors.Is(err, redis.Nil) || ctx.Err() != nil {
+			continue
+		}
+		if err != nil {
+			c.log.Warn("sms events: read", "err", err)
+			if strings.Contains(err.Error(), "NOGROUP") {
+				_ = c.rdb.XGroupCreateMkStream(ctx, c.stream, c.group, "0").Err()
+			}
+			sleepCtx(ctx, time.Second)
+			continue
+		}
+		for _, s := range res {
+			c.process(ctx, s.Messages)
+		}
+	}
+	return nil
+}
+
+// reclaim takes over entries pending longer than MinIdle, including this
+// consumer's own from before a handler error.
+func (c *EventConsumer) reclaim(ctx context.Context) {
+	start := "0-0"
+	for i := 0; i < 100 && ctx.Err() == nil; i++ {
+		msgs, next, err := c.rdb.XAutoClaim(ctx, &redis.XAutoClaimArgs{Stream: c.stream, Group: c.group,
+			Consumer: c.consumer, MinIdle: c.MinIdle, Start: start, Count: c.Count}).Result()
+		if err != nil {
+			c.log.Warn("sms events: autoclaim", "err", err)
+			return
+		}
+		c.process(ctx, msgs)
+		if next == "0-0" || next == "" || len(msgs) == 0 {
+			return
+		}
+		start = next
+	}
+}
+
+func (c *EventConsumer) process(ctx context.Context, msgs []redis.XMessage) {
+	for _, m := range msgs {
+		ev := Event{ID: m.ID, Fields: make(map[string]string, len(m.Values))}
+		for k, v := range m.Values {
+			ev.Fields[k] = fmt.Sprint(v)
+		}
+		ev.Type = ev.Fields["type"]
+		err := c.handle(ctx, ev)
+		var perm *Permanent
+		switch {
+		case err == nil:
+		case errors.As(err, &perm):
+			c.log.Warn("sms events: entry dropped", "entry", m.ID, "type", ev.Type, "err", err)
+		default:
+			c.log.Warn("sms events: entry left pending for a retry", "entry", m.ID, "type", ev.Type, "err", err)
+			continue
+		}
+		if err := c.rdb.XAck(ctx, c.stream, c.group, m.ID).Err(); err != nil {
+			c.log.Warn("sms events: ack", "entry", m.ID, "err", err)
+		}
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
