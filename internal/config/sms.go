@@ -206,13 +206,17 @@ func (c *SMS) applyDefaults() {
 }
 
 // ParseSendWindow reads "HH:MM-HH:MM" as minutes after midnight. The end may
-// be earlier than the start for a window across midnight.
+// be earlier than the start for a window across midnight; "00:00-24:00" is
+// the whole day.
 func ParseSendWindow(s string) (from, to int, err error) {
 	a, b, ok := strings.Cut(strings.TrimSpace(s), "-")
 	if !ok {
 		return 0, 0, fmt.Errorf("%q, want HH:MM-HH:MM", s)
 	}
 	parse := func(x string) (int, error) {
+		if strings.TrimSpace(x) == "24:00" {
+			return 24 * 60, nil
+		}
 		t, err := time.Parse("15:04", strings.TrimSpace(x))
 		if err != nil {
 			return 0, fmt.Errorf("%q, want HH:MM-HH:MM", s)
