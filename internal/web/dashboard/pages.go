@@ -370,6 +370,12 @@ func (d *Dashboard) caseAct(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.fail(w, r, rc, &casecore.ValidationError{Field: "action", Message: fmt.Sprintf("%q is not an action", a)})
 		return
 	}
+	// Another unit's case is not found, whatever the action (casecore checks
+	// the role first and would say forbidden).
+	if _, err := d.svc.GetCase(r.Context(), rc.actor, id); err != nil {
+		d.fail(w, r, rc, err)
+		return
+	}
 	version, _ := strconv.Atoi(r.PostFormValue("version"))
 	in := casecore.ActionInput{Note: r.PostFormValue("note"), Reason: r.PostFormValue("reason"), Version: version}
 	c, err := d.svc.Act(r.Context(), rc.actor, id, a, in)
