@@ -149,3 +149,10 @@ func miniForBench(b *testing.B) (any, *redis.Client) {
 	s := redistest.Start(b)
 	return s, s.Client(b)
 }
+
+// backendsOnce gives a table case its own miniredis (fast; the stateful
+// tests run on both backends).
+func backendsOnce(t *testing.T, out *redis.UniversalClient) {
+	_, c := redistest.Mini(t)
+	*out = c
+}
