@@ -56,6 +56,15 @@ func buildSMS(ctx context.Context, a *app) error {
 	if err != nil {
 		return fmt.Errorf("sms.templates: %w", err)
 	}
+	// A link that can never fit beside its text is a configuration error,
+	// found now rather than at the first invitation.
+	sample := sms.Vars{Date: "12月31日", Link: strings.TrimRight(a.cfg.HTTP.PublicURL, "/") + "/r/" + strings.Repeat("x", sms.TokenLen),
+		Code: strings.Repeat("X", sms.ShortCodeLen)}
+	for _, k := range []sms.TemplateKind{sms.KindInvitation, sms.KindFollowUp} {
+		if _, err := tpl.Render(k, sample); err != nil {
+			return fmt.Errorf("sms.link: %w (shorten http.public_url or sms.fixed_url, or use link_placement second_segment)", err)
+		}
+	}
 
 	var svc *sms.Service
 	inbound := lateInbound{&svc}
