@@ -793,4 +793,3 @@ func TestPasswordHash(t *testing.T) {
 		t.Error("non-argon2id hash accepted")
 	}
 }
-
