@@ -79,6 +79,17 @@ func (c *Call) Header(name string) string {
 	return ""
 }
 
+// URIParam returns the value of a parameter of the Request-URI
+// (sip:rate@host;unit=fh-g08), or "". A PBX that cannot add headers can pass
+// context this way.
+func (c *Call) URIParam(name string) string {
+	if c.req.Recipient.UriParams == nil {
+		return ""
+	}
+	v, _ := c.req.Recipient.UriParams.Get(name)
+	return v
+}
+
 // Source returns the address the INVITE came from.
 func (c *Call) Source() netip.AddrPort {
 	ap, _ := netip.ParseAddrPort(c.req.Source())
@@ -140,14 +151,19 @@ func ParseUserToUser(v string) map[string]string {
 	if v == "" {
 		return nil
 	}
+	v = strings.TrimSpace(v)
 	data, params := v, ""
 	// The header's own parameters (encoding, purpose, content) follow the
-	// data; hex data contains no ';'.
-	if i := strings.Index(strings.ToLower(v), ";encoding="); i >= 0 {
+	// data, which is quoted or hex (no ';') when it has parameters.
+	if strings.HasPrefix(v, `"`) {
+		if end := strings.IndexByte(v[1:], '"'); end >= 0 {
+			data, params = v[1:end+1], strings.ToLower(v[end+2:])
+		}
+	} else if i := strings.Index(strings.ToLower(v), ";encoding="); i >= 0 {
 		data, params = v[:i], strings.ToLower(v[i+1:])
 	}
-	data = strings.Trim(strings.TrimSpace(data), `"`)
-	if strings.HasPrefix(params, "encoding=hex") {
+	params = strings.TrimPrefix(params, ";")
+	if strings.HasPrefix(params, "encoding=hex") || strings.Contains(params, ";encoding=hex") {
 		b, err := hex.DecodeString(data)
 		if err != nil {
 			return nil
@@ -213,8 +229,10 @@ func (c *Call) Hangup(ctx context.Context) error {
 // end releases the call's media once and closes Done.
 func (c *Call) end(why string) {
 	c.once.Do(func() {
-		c.st.close()
+		// Done first: a Play that the closing stream ends must find the
+		// call over, or the flow would take it for a failed prompt.
 		close(c.done)
+		c.st.close()
 		c.log.Debug("sip: call ended", "why", why)
 	})
 }

@@ -147,7 +147,9 @@ func (h *sipHandler) Serve(ctx context.Context, c *sip.Call) {
 }
 
 // info reads the call context from the INVITE: the configured headers
-// first, then the User-to-User pairs.
+// first, then the User-to-User pairs, then parameters of the Request-URI
+// with the same keys (sip:rate@host;unit=fh-g08;wo=WO-1), for PBXes and
+// softphones that cannot add headers.
 func (h *sipHandler) info(c *sip.Call) (ivr.CallInfo, error) {
 	kind, ok := h.cfg.Flows[c.User()]
 	if !ok {
@@ -159,8 +161,13 @@ func (h *sipHandler) info(c *sip.Call) (ivr.CallInfo, error) {
 		if v := c.Header(header); v != "" {
 			return v
 		}
-		if k := hd.UUIKeys[field]; k != "" && uui[k] != "" {
-			return uui[k]
+		if k := hd.UUIKeys[field]; k != "" {
+			if uui[k] != "" {
+				return uui[k]
+			}
+			if v := c.URIParam(k); v != "" {
+				return v
+			}
 		}
 		return uui[strings.ToLower(strings.TrimPrefix(strings.TrimPrefix(header, "X-"), "x-"))]
 	}
