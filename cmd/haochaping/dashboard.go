@@ -4,30 +4,58 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"sync"
 
 	"github.com/haochaping/haochaping/casecore"
 	"github.com/haochaping/haochaping/casecore/redisstore"
 	"github.com/haochaping/haochaping/internal/web/dashboard"
+	"github.com/haochaping/haochaping/ivr"
 )
 
-// Sources of the dashboard's operations view, set by the SIP and SMS wiring
-// (buildSIP, buildSMS run before buildDashboard). Either may stay nil: the
-// view then says "not configured".
-var (
-	dashboardCalls  func(a *app) dashboard.CallsSource
-	dashboardOutbox func(a *app) dashboard.OutboxSource
-)
+// dashSources holds, per app, the sources of the dashboard's operations
+// view that the SIP and SMS wiring set (buildSIP and buildSMS run before
+// buildDashboard). Either may stay unset: the view then says "not configured".
+var dashSources sync.Map // *app → *dashSourceSet
+
+type dashSourceSet struct {
+	calls  dashboard.CallsSource
+	outbox dashboard.OutboxSource
+}
+
+func dashSourcesOf(a *app) *dashSourceSet {
+	v, _ := dashSources.LoadOrStore(a, &dashSourceSet{})
+	return v.(*dashSourceSet)
+}
+
+// setDashboardCalls gives the operations view the rating calls in progress;
+// buildSIP calls it with ivrCalls{flow}.
+func setDashboardCalls(a *app, c dashboard.CallsSource) { dashSourcesOf(a).calls = c }
+
+// setDashboardOutbox gives the operations view the SMS outbox; buildSMS
+// calls it with a value that counts the outbox by state and names the
+// gateway's state.
+func setDashboardOutbox(a *app, o dashboard.OutboxSource) { dashSourcesOf(a).outbox = o }
+
+// ivrCalls adapts the IVR flow's snapshot to the operations view.
+type ivrCalls struct{ flow *ivr.Flow }
+
+func (c ivrCalls) Snapshot() []dashboard.CallStatus {
+	calls := c.flow.Snapshot()
+	out := make([]dashboard.CallStatus, len(calls))
+	for i, x := range calls {
+		out[i] = dashboard.CallStatus{ID: x.CallID, Flow: string(x.Kind), Step: string(x.State), Since: x.StartedAt}
+	}
+	return out
+}
 
 // buildDashboard wires the staff dashboard and accounts (issue 5) into the app.
 func buildDashboard(ctx context.Context, a *app) error {
 	p := dashboard.Params{Service: a.svc, Units: a.units, Redis: a.rdb, Namespace: a.cfg.Redis.Namespace,
 		Stream: redisstore.Events(a.cfg.Redis.Namespace), Logger: a.log.With("part", "dashboard"),
 		Registry: a.reg, Gatherer: a.reg}
-	if dashboardCalls != nil {
-		p.Calls = dashboardCalls(a)
-	}
-	if dashboardOutbox != nil {
-		p.Outbox = dashboardOutbox(a)
+	if v, ok := dashSources.LoadAndDelete(a); ok {
+		src := v.(*dashSourceSet)
+		p.Calls, p.Outbox = src.calls, src.outbox
 	}
 	d, err := dashboard.New(p, dashboard.ConfigFrom(a.cfg))
 	if err != nil {

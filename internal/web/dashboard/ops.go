@@ -168,6 +168,9 @@ func (d *Dashboard) ops(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			data["Outbox"] = counts
 		}
 	}
+	if v, ok := d.metricValues("haochaping_sms_gateway_connected"); ok {
+		data["SMSGateways"] = v
+	}
 	if v, ok := d.metricValues("haochaping_smpp_connection_state"); ok {
 		data["SMPP"] = v
 	}
