@@ -89,11 +89,11 @@ type part struct {
 
 // newApp builds the parts in dependency order. Listeners are opened here so
 // a port in use is an error at start, not later.
-func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io.Writer) (a *app, err error) {
-	a = &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
+func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io.Writer) (_ *app, err error) {
+	a := &app{cfg: cfg, log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
-			a.close()
+			a.close() // a, not the nil result: whatever was opened before the error
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
