@@ -75,7 +75,9 @@ func (s *scheduler) run(ctx context.Context) {
 }
 
 func (sh *shard) run(ctx context.Context, offset time.Duration, m *Metrics) {
-	slot := time.Now().Truncate(FrameDuration).Add(offset + FrameDuration)
+	// Keep the monotonic reading (Truncate would strip it): pacing must not
+	// follow steps of the wall clock.
+	slot := time.Now().Add(offset + FrameDuration)
 	timer := time.NewTimer(time.Until(slot))
 	defer timer.Stop()
 	var batch []*stream
@@ -85,13 +87,11 @@ func (sh *shard) run(ctx context.Context, offset time.Duration, m *Metrics) {
 			return
 		case <-timer.C:
 		}
-		now := time.Now()
-		if behind := now.Sub(slot); behind > maxCatchUp*FrameDuration {
-			// A stall (GC, overload): skip the slots we cannot send in time.
-			slot = slot.Add(behind / FrameDuration * FrameDuration)
-		}
 		batch = sh.snapshot(batch[:0])
-		for !slot.After(now) {
+		// Send every slot that is due, at most maxCatchUp of them; a shard
+		// further behind (a stall, or more streams than it can send in a
+		// frame) skips slots rather than bursting.
+		for pass := 0; pass < maxCatchUp && !slot.After(time.Now()); pass++ {
 			sent, late := 0, 0
 			for _, st := range batch {
 				n, dst := st.next()
@@ -108,7 +108,9 @@ func (sh *shard) run(ctx context.Context, offset time.Duration, m *Metrics) {
 			}
 			m.tick(sent, late, worst.Seconds())
 			slot = slot.Add(FrameDuration)
-			now = time.Now()
+		}
+		if behind := time.Since(slot); behind > 0 {
+			slot = slot.Add((behind/FrameDuration + 1) * FrameDuration)
 		}
 		timer.Reset(time.Until(slot))
 	}

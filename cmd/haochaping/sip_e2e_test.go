@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/haochaping/haochaping/casecore/redisstore"
+	"github.com/haochaping/haochaping/internal/config"
 	"github.com/haochaping/haochaping/internal/redistest"
 )
 
@@ -296,4 +298,41 @@ cons_listen     127.0.0.1:%d
 	send("/sndcode " + digit)
 	time.Sleep(2 * time.Second)
 	send("/hangup")
+}
+
+func TestSIPConfigErrorsNameTheKey(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ yaml, want string }{
+		{"sip: {enabled: true, rtp_ports: 30000}", "sip.rtp_ports"},
+		{"sip: {enabled: true, addr: nonsense}", "sip.addr"},
+		{"sip: {enabled: true, allow: [10.0.0.0/33]}", "sip.allow[0]"},
+		{"sip: {enabled: true, busy_status: 480}", "sip.busy_status"},
+		{"sip: {enabled: true, min_se: 30s}", "sip.min_se"},
+		{"sip: {enabled: true, inband_dtmf: maybe}", "sip.inband_dtmf"},
+		{"sip: {enabled: true, flows: {rate: survey}}", `sip.flows["rate"]`},
+		{"sip: {enabled: true, addr: '0.0.0.0:5060'}", "sip.external_ip"},
+		{"sip: {enabled: true, ivr: {max_attempts: -1}}", "sip.ivr"},
+	} {
+		p := filepath.Join(dir, "c.yaml")
+		if err := os.WriteFile(p, []byte(tc.yaml), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		err := run(context.Background(), []string{"config", "check", "-config", p}, io.Discard, io.Discard, func(string) string { return "" })
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: error %v, want it to name %s", tc.yaml, err, tc.want)
+		}
+	}
+	// The environment overrides the file.
+	c, err := config.Load("", func(k string) string {
+		return map[string]string{"HAOCHAPING_SIP_ENABLED": "true", "HAOCHAPING_RTP_PORTS": "40000-40999",
+			"HAOCHAPING_SIP_ALLOW": "10.1.0.0/16, 192.0.2.7", "HAOCHAPING_SIP_ADDR": "127.0.0.1:5070"}[k]
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	allow, _ := c.SIP.AllowPrefixes()
+	if lo, hi, _ := c.SIP.RTPPortRange(); !c.SIP.Enabled || lo != 40000 || hi != 40999 || c.SIP.Addr != "127.0.0.1:5070" ||
+		len(allow) != 2 || allow[1].String() != "192.0.2.7/32" {
+		t.Errorf("env override: %+v", c.SIP)
+	}
 }
