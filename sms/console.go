@@ -128,3 +128,6 @@ func (c *Console) InboxHandler(in Inbound) http.Handler {
 	})
 	return mux
 }
+
+// GatewayState is "console": nothing leaves the server.
+func (c *Console) GatewayState() string { return "console" }

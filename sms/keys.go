@@ -16,6 +16,9 @@ import "strconv"
 //	{ns}:sms:msg:<id>         outbox message hash (state, to, text, attempts, ...)
 //	{ns}:sms:due              sorted set of messages to look at, by due time (ms);
 //	                          a message being sent is scored by its lease end
+//	{ns}:sms:states           hash state → number of message hashes in that state
+//	{ns}:sms:end              sorted set "<state>:<id>" of finished messages whose hash
+//	                          expires, by expiry (ms): keeps states exact when they go
 //	{ns}:sms:rid:<prov>:<id>  provider message id → message (for receipts)
 //	{ns}:sms:dlv:<id>         set of the message's delivered parts
 //	{ns}:sms:sup              suppression list (opted-out numbers)
@@ -38,6 +41,8 @@ func (k keys) tok(id string) string       { return k.p + "tok:" + id }
 func (k keys) code(c string) string       { return k.p + "code:" + c }
 func (k keys) msg(id string) string       { return k.p + "msg:" + id }
 func (k keys) due() string                { return k.p + "due" }
+func (k keys) states() string             { return k.p + "states" }
+func (k keys) end() string                { return k.p + "end" }
 func (k keys) rid(prov, id string) string { return k.p + "rid:" + prov + ":" + id }
 func (k keys) sup() string                { return k.p + "sup" }
 func (k keys) mo(prov, id string) string  { return k.p + "mo:" + prov + ":" + id }

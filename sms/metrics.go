@@ -1,6 +1,8 @@
 package sms
 
 import (
+	"context"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -15,6 +17,7 @@ type Metrics struct {
 	latency     *prometheus.HistogramVec
 	connected   *prometheus.GaugeVec
 	page        *prometheus.CounterVec
+	outbox      *outboxCollector
 }
 
 // NewMetrics registers the metrics with reg.
@@ -38,9 +41,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		page: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "haochaping_sms_page_requests_total",
 			Help: "Rating page requests by result (form, rated, used, expired, invalid, limited, csrf)."},
 			[]string{"result"}),
+		outbox: newOutboxCollector(prometheus.GaugeOpts{Name: "haochaping_sms_outbox_messages",
+			Help: "Outbox messages in each state (queued, sending, sent, delivered, failed, expired), read from Redis at each scrape."}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.messages, m.replies, m.invitations, m.latency, m.connected, m.page)
+		reg.MustRegister(m.messages, m.replies, m.invitations, m.latency, m.connected, m.page, m.outbox)
 	}
 	return m
 }
@@ -83,5 +88,46 @@ func (m *Metrics) SetConnected(provider string, up bool) {
 			v = 1
 		}
 		m.connected.WithLabelValues(provider).Set(v)
+	}
+}
+
+// outboxScrapeTimeout bounds the Redis read of one scrape of the outbox gauge.
+const outboxScrapeTimeout = 2 * time.Second
+
+// outboxCollector reports the outbox's counts by state. It reads them on
+// each scrape rather than keeping a copy, so the gauge is as exact as the
+// counts; it reports nothing before an outbox is built or when Redis does
+// not answer (the series go absent instead of stale).
+type outboxCollector struct {
+	desc *prometheus.Desc
+	src  atomic.Pointer[Outbox]
+}
+
+func newOutboxCollector(opts prometheus.GaugeOpts) *outboxCollector {
+	return &outboxCollector{desc: prometheus.NewDesc(opts.Name, opts.Help, []string{"state"}, nil)}
+}
+
+// observe makes o the outbox the gauge reports (the last built with m).
+func (m *Metrics) observe(o *Outbox) {
+	if m != nil {
+		m.outbox.src.Store(o)
+	}
+}
+
+func (c *outboxCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+
+func (c *outboxCollector) Collect(ch chan<- prometheus.Metric) {
+	o := c.src.Load()
+	if o == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), outboxScrapeTimeout)
+	defer cancel()
+	counts, err := o.Counts(ctx)
+	if err != nil {
+		return
+	}
+	for st, n := range counts {
+		ch <- prometheus.MustNewConstMetric(c.desc, prometheus.GaugeValue, float64(n), st)
 	}
 }

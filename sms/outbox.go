@@ -25,6 +25,9 @@ const (
 	StateExpired   = "expired"
 )
 
+// States lists the message states in their order.
+var States = []string{StateQueued, StateSending, StateSent, StateDelivered, StateFailed, StateExpired}
+
 // Outbox defaults, applied by NewOutbox.
 const (
 	DefaultLease        = 2 * time.Minute
@@ -123,6 +126,10 @@ type Outbox struct {
 	now    func() time.Time
 	onSent func(ctx context.Context, ids []string)
 	wake   chan struct{}
+
+	gwMu    sync.Mutex
+	gwSince time.Time // start of the current run of send outcomes
+	gwOK    bool      // whether the last send succeeded
 }
 
 // NewOutbox returns the outbox; Run sends.
@@ -134,8 +141,10 @@ func NewOutbox(p OutboxParams, cfg OutboxConfig) *Outbox {
 	if p.Now == nil {
 		p.Now = time.Now
 	}
-	return &Outbox{rdb: p.Redis, k: newKeys(p.Namespace), p: p.Provider, cfg: cfg, log: p.Logger, m: p.Metrics,
+	o := &Outbox{rdb: p.Redis, k: newKeys(p.Namespace), p: p.Provider, cfg: cfg, log: p.Logger, m: p.Metrics,
 		now: p.Now, onSent: p.OnSent, wake: make(chan struct{}, 1)}
+	p.Metrics.observe(o)
+	return o
 }
 
 // Config returns the configuration in use, defaults applied.
@@ -342,9 +351,16 @@ func (o *Outbox) round(ctx context.Context, sem chan struct{}, wg *sync.WaitGrou
 	return len(claimed), nil
 }
 
-// claim runs the claim script and loads the messages to send.
+// sweepBatch bounds the finished messages one round forgets.
+const sweepBatch = 500
+
+// claim forgets finished messages whose time is up, runs the claim script
+// and loads the messages to send.
 func (o *Outbox) claim(ctx context.Context, limit int) ([]*OutboxMessage, error) {
 	now := o.now()
+	if err := sweepScript.Run(ctx, o.rdb, []string{o.k.end(), o.k.states()}, o.k.p, now.UnixMilli(), sweepBatch).Err(); err != nil {
+		return nil, fmt.Errorf("sweep sms: %w", err)
+	}
 	w := o.cfg.Window
 	open := "0"
 	if w.Open(now) {
@@ -407,6 +423,7 @@ func (o *Outbox) send(m *OutboxMessage) {
 	ids, err := o.p.Send(ctx, OutMessage{ID: m.ID, To: m.To, Text: m.Text, Segments: max(m.Segments, 1), UserRef: m.UserRef, Kind: m.Kind})
 	o.m.gateway(o.p.Name(), time.Since(start))
 	now := o.now()
+	o.noteSend(err == nil, now)
 	outcome, next, errText := "sent", int64(0), ""
 	switch {
 	case err == nil:
@@ -512,4 +529,59 @@ func (o *Outbox) SendDue(ctx context.Context) (int, error) {
 		o.send(m)
 	}
 	return len(ms), nil
+}
+
+// Counts returns the number of messages in each state (every state, zero
+// included), as the scripts count them with each state change.
+func (o *Outbox) Counts(ctx context.Context) (map[string]int64, error) {
+	res, err := countsScript.Run(ctx, o.rdb, []string{o.k.states()}, o.k.p, o.now().UnixMilli()).StringSlice()
+	if err != nil {
+		return nil, fmt.Errorf("count sms messages: %w", err)
+	}
+	out := make(map[string]int64, len(States))
+	for _, st := range States {
+		out[st] = 0
+	}
+	for i := 0; i+1 < len(res); i += 2 {
+		n, err := strconv.ParseInt(res[i+1], 10, 64)
+		if err != nil {
+			return nil, fmt.Errorf("count sms messages: %s: %w", res[i], err)
+		}
+		out[res[i]] = n
+	}
+	return out, nil
+}
+
+// GatewayStater is a Provider that knows the state of its connection
+// ("bound", "console", ...).
+type GatewayStater interface {
+	GatewayState() string
+}
+
+// GatewayState describes the gateway for the operations view: the
+// provider's own word if it is a GatewayStater, otherwise this process's
+// last send: "ok", "failing since <time>" or "no sends yet". No error
+// text: a gateway's errors may hold its URL, password or a number.
+func (o *Outbox) GatewayState() string {
+	if s, ok := o.p.(GatewayStater); ok {
+		return s.GatewayState()
+	}
+	o.gwMu.Lock()
+	defer o.gwMu.Unlock()
+	switch {
+	case o.gwSince.IsZero():
+		return "no sends yet"
+	case o.gwOK:
+		return "ok"
+	}
+	return "failing since " + o.gwSince.Format("2006-01-02 15:04:05")
+}
+
+// noteSend records a send's outcome for GatewayState.
+func (o *Outbox) noteSend(ok bool, now time.Time) {
+	o.gwMu.Lock()
+	defer o.gwMu.Unlock()
+	if o.gwSince.IsZero() || o.gwOK != ok {
+		o.gwSince, o.gwOK = now, ok
+	}
 }

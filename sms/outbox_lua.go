@@ -5,12 +5,76 @@ import "github.com/redis/go-redis/v9"
 // The outbox's Lua scripts. Every key they touch starts with the prefix
 // passed as ARGV[1] ("{ns}:sms:"), whose hash tag puts them in one Cluster
 // slot with the keys named in KEYS.
+//
+// Every script that changes a message's state changes the count of its
+// old and new state (the states hash) in the same step, so the counts are
+// those of the message hashes at every moment. Finished messages expire:
+// the end set keeps, for each one given a TTL, its state and expiry, and
+// sweepScript forgets them (hash and count together) when their time is up.
+
+// luaStates defines the counting of message states.
+//
+// ready(p, now) makes sure the states hash exists before a script changes
+// a state: when it is missing (the first use of a Redis holding messages
+// of an older version, or a lost key) it recounts the message hashes and
+// rebuilds the end set from their TTLs. It must run before the script's
+// first state change.
+//
+// move(p, id, from, to, now, ttl) counts a message leaving state from
+// (false for a new message) for state to; its end set entry, if any,
+// follows it. ttl, when the script gives the hash that TTL, adds the entry.
+const luaStates = `
+local function ready(p, now)
+  local sk = p .. 'states'
+  if redis.call('EXISTS', sk) == 1 then return end
+  local ek = p .. 'end'
+  redis.call('DEL', ek)
+  local n = {queued = 0, sending = 0, sent = 0, delivered = 0, failed = 0, expired = 0}
+  local pat = (string.gsub(p .. 'msg:', '([%*%?%[%]\\])', '\\%1')) .. '*'
+  local seen = {}
+  local cur = '0'
+  repeat
+    local r = redis.call('SCAN', cur, 'MATCH', pat, 'COUNT', 1000)
+    cur = r[1]
+    for _, k in ipairs(r[2]) do
+      local st = (not seen[k]) and redis.call('HGET', k, 'state')
+      seen[k] = true
+      if st then
+        n[st] = (n[st] or 0) + 1
+        local ttl = redis.call('PTTL', k)
+        if ttl > 0 then redis.call('ZADD', ek, now + ttl, st .. ':' .. string.sub(k, #p + 5)) end
+      end
+    end
+  until cur == '0'
+  local args = {}
+  for st, c in pairs(n) do table.insert(args, st); table.insert(args, c) end
+  redis.call('HSET', sk, unpack(args))
+end
+
+local function move(p, id, from, to, now, ttl)
+  local sk, ek = p .. 'states', p .. 'end'
+  if from ~= to then
+    if from then redis.call('HINCRBY', sk, from, -1) end
+    redis.call('HINCRBY', sk, to, 1)
+    if from then
+      local at = redis.call('ZSCORE', ek, from .. ':' .. id)
+      if at then
+        redis.call('ZREM', ek, from .. ':' .. id)
+        redis.call('ZADD', ek, at, to .. ':' .. id)
+      end
+    end
+  end
+  if ttl then redis.call('ZADD', ek, now + ttl, to .. ':' .. id) end
+end
+`
 
 // luaEnqueue defines enqueue(p, m, now, inv): it numbers a message, writes
-// its hash in state queued and schedules it in the due set at m.due. m is
-// {kind, to, text, segs, due, exp, window}. It returns the message ID.
-const luaEnqueue = `
+// its hash in state queued (counted) and schedules it in the due set at
+// m.due. m is {kind, to, text, segs, due, exp, window}. It returns the
+// message ID.
+const luaEnqueue = luaStates + `
 local function enqueue(p, m, now, inv)
+  ready(p, now)
   local n = redis.call('INCR', p .. 'seq')
   local id = 'M' .. n
   local k = p .. 'msg:' .. id
@@ -18,6 +82,7 @@ local function enqueue(p, m, now, inv)
     'segs', m.segs, 'ref', (n % 65535) + 1, 'state', 'queued', 'attempts', 0, 'created', now,
     'updated', now, 'due', m.due, 'exp', m.exp or 0, 'window', m.window and 1 or 0)
   redis.call('ZADD', p .. 'due', m.due, id)
+  move(p, id, false, 'queued', now)
   return id
 end
 `
@@ -118,9 +183,10 @@ return out
 // user reference. Returns a flat list of {id, action, lease token}, action
 // send, resend (after a lapsed lease), suppressed, expired, deferred
 // (window closed) or capped.
-var claimScript = redis.NewScript(`
+var claimScript = redis.NewScript(luaStates + `
 local p, now = ARGV[1], tonumber(ARGV[2])
 local ttl = tonumber(ARGV[10])
+ready(p, now)
 local ids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
 local out = {}
 for _, id in ipairs(ids) do
@@ -135,15 +201,18 @@ for _, id in ipairs(ids) do
       redis.call('HSET', k, 'state', 'failed', 'err', 'suppressed', 'updated', now)
       redis.call('ZREM', KEYS[1], id)
       redis.call('PEXPIRE', k, ttl)
+      move(p, id, st, 'failed', now, ttl)
       table.insert(out, id); table.insert(out, 'suppressed'); table.insert(out, '')
     elseif exp > 0 and now >= exp then
       redis.call('HSET', k, 'state', 'expired', 'updated', now)
       redis.call('ZREM', KEYS[1], id)
       redis.call('PEXPIRE', k, ttl)
+      move(p, id, st, 'expired', now, ttl)
       table.insert(out, id); table.insert(out, 'expired'); table.insert(out, '')
     elseif f[3] == '1' and ARGV[5] ~= '1' then
       redis.call('HSET', k, 'state', 'queued', 'due', ARGV[6], 'updated', now)
       redis.call('ZADD', KEYS[1], ARGV[6], id)
+      move(p, id, st, 'queued', now)
       table.insert(out, id); table.insert(out, 'deferred'); table.insert(out, '')
     else
       local capped = false
@@ -161,12 +230,14 @@ for _, id in ipairs(ids) do
       if capped then
         redis.call('HSET', k, 'state', 'queued', 'due', ARGV[9], 'err', 'daily_cap', 'updated', now)
         redis.call('ZADD', KEYS[1], ARGV[9], id)
+        move(p, id, st, 'queued', now)
         table.insert(out, id); table.insert(out, 'capped'); table.insert(out, '')
       else
         local a = redis.call('HINCRBY', k, 'attempts', 1)
         local lease = now + tonumber(ARGV[4])
         redis.call('HSET', k, 'state', 'sending', 'lease', lease, 'tok', a, 'updated', now)
         redis.call('ZADD', KEYS[1], lease, id)
+        move(p, id, st, 'sending', now)
         table.insert(out, id)
         if st == 'sending' then table.insert(out, 'resend') else table.insert(out, 'send') end
         table.insert(out, tostring(a))
@@ -185,8 +256,9 @@ return out
 // The ids are mapped to the message even when the lease was lost, so a
 // receipt for either copy of a message sent twice finds it. Returns ok,
 // stale (the lease was taken over) or gone.
-var completeScript = redis.NewScript(`
+var completeScript = redis.NewScript(luaStates + `
 local p, now, ttl = ARGV[1], tonumber(ARGV[4]), tonumber(ARGV[9])
+ready(p, now)
 local f = redis.call('HMGET', KEYS[1], 'state', 'tok', 'inv', 'id', 'ids')
 if not f[1] then return 'gone' end
 local id = f[4]
@@ -203,6 +275,7 @@ if o == 'sent' then
   redis.call('HSET', KEYS[1], 'state', 'sent', 'sent', now, 'provider', ARGV[8], 'err', '', 'updated', now)
   redis.call('ZREM', KEYS[2], id)
   redis.call('PEXPIRE', KEYS[1], ttl)
+  move(p, id, f[1], 'sent', now, ttl)
   if f[3] and f[3] ~= '' then
     local ik = p .. 'inv:' .. f[3]
     if redis.call('EXISTS', ik) == 1 then redis.call('HSETNX', ik, 'sent', now) end
@@ -210,10 +283,12 @@ if o == 'sent' then
 elseif o == 'retry' then
   redis.call('HSET', KEYS[1], 'state', 'queued', 'due', ARGV[6], 'err', ARGV[7], 'updated', now)
   redis.call('ZADD', KEYS[2], ARGV[6], id)
+  move(p, id, f[1], 'queued', now)
 else
   redis.call('HSET', KEYS[1], 'state', 'failed', 'err', ARGV[7], 'provider', ARGV[8], 'updated', now)
   redis.call('ZREM', KEYS[2], id)
   redis.call('PEXPIRE', KEYS[1], ttl)
+  move(p, id, f[1], 'failed', now, ttl)
 end
 return 'ok'
 `)
@@ -225,8 +300,9 @@ return 'ok'
 // has segments; a failure counts only while the message is not delivered.
 // Returns {result, message ID}: result delivered, partial, failed,
 // expired, ignored or unknown.
-var receiptScript = redis.NewScript(`
+var receiptScript = redis.NewScript(luaStates + `
 local p, now = ARGV[1], tonumber(ARGV[4])
+ready(p, now)
 local id = redis.call('GET', KEYS[1])
 if not id then return {'unknown', ''} end
 local k = p .. 'msg:' .. id
@@ -239,13 +315,40 @@ if ARGV[3] == 'delivered' then
   if f[1] == 'delivered' then return {'ignored', id} end
   if redis.call('SCARD', dk) >= (tonumber(f[2]) or 1) then
     redis.call('HSET', k, 'state', 'delivered', 'delivered', now, 'updated', now)
+    move(p, id, f[1], 'delivered', now)
     return {'delivered', id}
   end
   return {'partial', id}
 end
 if f[1] == 'sent' or f[1] == 'sending' then
   redis.call('HSET', k, 'state', ARGV[3], 'err', 'receipt', 'updated', now)
+  move(p, id, f[1], ARGV[3], now)
   return {ARGV[3], id}
 end
 return {'ignored', id}
+`)
+
+// sweepScript forgets finished messages whose time is up, at most a batch:
+// it deletes each hash (unless Redis expired it already) and takes it off
+// its state's count.
+// KEYS: 1 end set, 2 states hash. ARGV: 1 prefix, 2 now (ms), 3 limit.
+// Returns how many it forgot.
+var sweepScript = redis.NewScript(luaStates + `
+local p, now = ARGV[1], tonumber(ARGV[2])
+ready(p, now)
+local ms = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, tonumber(ARGV[3]))
+for _, m in ipairs(ms) do
+  local st, id = string.match(m, '^([^:]+):(.*)$')
+  redis.call('ZREM', KEYS[1], m)
+  redis.call('DEL', p .. 'msg:' .. id)
+  redis.call('HINCRBY', KEYS[2], st, -1)
+end
+return #ms
+`)
+
+// countsScript returns the states hash as a flat list, recounting it first
+// if it is missing. ARGV: 1 prefix, 2 now (ms).
+var countsScript = redis.NewScript(luaStates + `
+ready(ARGV[1], tonumber(ARGV[2]))
+return redis.call('HGETALL', ARGV[1] .. 'states')
 `)

@@ -77,6 +77,7 @@ func TestOutboxRestartMidSendLosesNothingSendsNothingTwice(t *testing.T) {
 				t.Errorf("message %s: state %v, err %v", id, m, err)
 			}
 		}
+		checkCounts(t, rdb, b, "after the restart", map[string]int64{StateSent: int64(len(ids))})
 	})
 }
 
@@ -90,6 +91,7 @@ func TestOutboxCrashDuringSendResendsAfterLeaseWithSameRef(t *testing.T) {
 		if err != nil || len(claimed) != 1 {
 			t.Fatalf("claim: %v %v", claimed, err)
 		}
+		checkCounts(t, rdb, a, "claimed by a process that dies", map[string]int64{StateSending: 1})
 		p := &fakeProvider{}
 		b := newTestOutbox(rdb, p, clk, OutboxConfig{})
 		if n, _ := b.SendDue(ctx); n != 0 {
@@ -111,6 +113,7 @@ func TestOutboxCrashDuringSendResendsAfterLeaseWithSameRef(t *testing.T) {
 		if m2, _ := b.Get(ctx, ids[0]); m2.State != StateSent {
 			t.Errorf("state after stale completion: %s", m2.State)
 		}
+		checkCounts(t, rdb, b, "after the lease was taken over", map[string]int64{StateSent: 1})
 	})
 }
 
