@@ -58,6 +58,7 @@ func buildSIP(ctx context.Context, a *app) error {
 	if err != nil {
 		return fmt.Errorf("sip.addr: %w", err)
 	}
+	setDashboardCalls(a, ivrCalls{flow}) // the operations view lists the calls in progress
 	a.closers = append(a.closers, func() { _ = srv.Close() })
 	a.front = append(a.front, part{name: "sip", run: srv.Run})
 	return nil
