@@ -102,6 +102,13 @@ func cmdConfig(args []string, stdout, stderr io.Writer, env func(string) string)
 		cfg.HTTP.Addr, cfg.HTTP.PublicURL, cfg.RedactedRedisURL(), cfg.Redis.Namespace)
 	fmt.Fprintf(stdout, "  units            %d\n  calendar         %s, announced years %s\n  rules            %s\n  api tokens       %d (+admin token: %v)\n",
 		len(units.Units), cal.Version(), strings.Join(announced, " "), cfg.Workflow.Rules.ID(), len(cfg.Auth.Tokens), cfg.Auth.AdminToken != "")
+	if cfg.SIP.Enabled {
+		fmt.Fprintf(stdout, "  sip              %s, allow %s, rtp ports %s, max calls %d\n",
+			cfg.SIP.Addr, strings.Join(cfg.SIP.Allow, ","), cfg.SIP.RTPPorts, cfg.SIP.MaxCalls)
+	} else {
+		fmt.Fprintf(stdout, "  sip              off (sip.enabled, HAOCHAPING_SIP_ENABLED)\n")
+	}
+	fmt.Fprintf(stdout, "  sms              provider %s, send window %s\n", cfg.SMS.Provider, cfg.SMS.SendWindow)
 	return nil
 }
 

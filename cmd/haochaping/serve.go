@@ -31,6 +31,14 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer, env 
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	cfgPath := configFlag(fs, env)
+	fs.Usage = func() {
+		fmt.Fprintln(stderr, "usage: haochaping serve [-config FILE]\n\nflags:")
+		fs.PrintDefaults()
+		fmt.Fprintln(stderr, "\nenvironment (overrides the file):")
+		for _, e := range append(append([]struct{ Name, Key string }{}, config.Env...), config.SMSEnv...) {
+			fmt.Fprintf(stderr, "  %-36s %s\n", e.Name, e.Key)
+		}
+	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

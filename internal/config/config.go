@@ -190,6 +190,13 @@ var Env = []struct{ Name, Key string }{
 	{"HAOCHAPING_LOG_FORMAT", "log.format"},
 	{"HAOCHAPING_CALENDAR_DIR", "calendar.dir"},
 	{"HAOCHAPING_UNITS_FILE", "units.file"},
+	{"HAOCHAPING_SIP_ENABLED", "sip.enabled"},
+	{"HAOCHAPING_SIP_ADDR", "sip.addr"},
+	{"HAOCHAPING_SIP_ALLOW", "sip.allow"},
+	{"HAOCHAPING_RTP_PORTS", "sip.rtp_ports"},
+	{"HAOCHAPING_SIP_EXTERNAL_IP", "sip.external_ip"},
+	{"HAOCHAPING_ADMIN_USER", "dashboard.admin_user"},
+	{"HAOCHAPING_ADMIN_PASSWORD", "dashboard.admin_password"},
 }
 
 func (c *Config) applyEnv(env func(string) string) {
