@@ -104,6 +104,9 @@ func buildSMS(ctx context.Context, a *app) error {
 		Signer: signer, Recorder: smsRecorder{a.svc}, Logger: log, Metrics: metrics},
 		sms.ServiceConfig{Validity: c.Validity, PublicURL: a.cfg.HTTP.PublicURL, Ack: c.Ack, OptOutConfirmation: c.OptOutConfirmation})
 	svc.SetPageConfig(sms.PageConfig{PerIPPerMinute: c.Page.PerIPPerMinute, PerTokenPerMinute: c.Page.PerTokenPerMinute})
+	// The dashboard's operations view: the outbox by state and the
+	// gateway's state (*sms.Outbox has both methods).
+	setDashboardOutbox(a, outbox)
 
 	// The rating page and the gateways' callbacks.
 	page := http.HandlerFunc(svc.ServePage)
@@ -322,6 +325,16 @@ func smppConfig(c config.SMS) smpp.Config {
 type smppProvider struct{ c *smpp.Client }
 
 func (p smppProvider) Name() string { return "smpp" }
+
+// GatewayState is "bound" or "not bound" (the client keeps reconnecting).
+func (p smppProvider) GatewayState() string {
+	if p.c.Bound() {
+		return "bound"
+	}
+	return "not bound"
+}
+
+var _ sms.GatewayStater = smppProvider{}
 
 func (p smppProvider) Send(ctx context.Context, m sms.OutMessage) ([]string, error) {
 	res, err := p.c.Submit(ctx, smpp.Message{To: m.To, Text: m.Text, UserRef: m.UserRef})
