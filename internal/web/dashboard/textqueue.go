@@ -81,6 +81,9 @@ func (x *TextIndex) Run(ctx context.Context) error {
 			for _, m := range s.Messages {
 				n++
 				if err := x.handle(ctx, m.Values); err != nil {
+					if ctx.Err() != nil {
+						return nil // shutting down: the rest stays pending for the next start
+					}
 					x.log.Warn("text index", "event", m.ID, "err", err)
 					continue // stays pending; retried on the next start
 				}
