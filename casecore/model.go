@@ -219,22 +219,6 @@ type Referral struct {
 	At        time.Time `json:"at"`
 }
 
-// MaskPhone masks a phone number for staff views and logs: 138****1234.
-// Short or odd numbers keep at most their last two digits.
-func MaskPhone(p string) string {
-	r := []rune(p)
-	switch {
-	case len(r) == 0:
-		return ""
-	case len(r) >= 11:
-		return string(r[:len(r)-8]) + "****" + string(r[len(r)-4:])
-	case len(r) > 4:
-		return strings.Repeat("*", len(r)-2) + string(r[len(r)-2:])
-	default:
-		return strings.Repeat("*", len(r))
-	}
-}
-
 // MaskName masks a person's name: 张三 → 张*, 欧阳娜娜 → 欧***.
 func MaskName(n string) string {
 	r := []rune(n)

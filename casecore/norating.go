@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"strings"
 	"time"
 )
@@ -37,7 +38,7 @@ func (s *Service) RecordNoRating(ctx context.Context, in NoRating) (*NoRating, b
 		return nil, false, &ValidationError{"channel", fmt.Sprintf("%q is not a channel", in.Channel)}
 	}
 	if in.RaterPhone != "" {
-		in.RaterPhone = NormalizePhone(in.RaterPhone)
+		in.RaterPhone = phone.Normalize(in.RaterPhone)
 	}
 	now := s.clock.Now()
 	in.At = now

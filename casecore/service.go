@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"strings"
 	"sync"
@@ -144,27 +145,6 @@ func (in *RatingInput) fingerprint() string {
 	return hex.EncodeToString(h.Sum(nil)[:6]) // 48 bits tell a retry from a reuse
 }
 
-// NormalizePhone keeps the digits of a phone number, dropping a +86/0086
-// country prefix, so the same number is always stored and matched the same way.
-func NormalizePhone(p string) string {
-	var b strings.Builder
-	for _, r := range p {
-		if r >= '0' && r <= '9' {
-			b.WriteRune(r)
-		} else if r >= '０' && r <= '９' {
-			b.WriteRune('0' + (r - '０'))
-		}
-	}
-	d := b.String()
-	switch {
-	case strings.HasPrefix(d, "0086") && len(d) > 11:
-		d = d[4:]
-	case strings.HasPrefix(d, "86") && len(d) == 13:
-		d = d[2:]
-	}
-	return d
-}
-
 func (s *Service) validate(in *RatingInput) error {
 	in.IdempotencyKey = strings.TrimSpace(in.IdempotencyKey)
 	switch {
@@ -193,7 +173,7 @@ func (s *Service) validate(in *RatingInput) error {
 		return &ValidationError{"comment", fmt.Sprintf("%d characters, at most %d", n, DefaultMaxComment)}
 	}
 	if in.RaterPhone != "" {
-		p := NormalizePhone(in.RaterPhone)
+		p := phone.Normalize(in.RaterPhone)
 		if len(p) < 5 || len(p) > 20 {
 			return &ValidationError{"rater_phone", "not a phone number"}
 		}
@@ -660,7 +640,7 @@ func (s *Service) GetRating(ctx context.Context, actor Actor, id string) (*Ratin
 // ListRatings lists the ratings the actor may see.
 func (s *Service) ListRatings(ctx context.Context, actor Actor, q RatingQuery) ([]*Rating, error) {
 	if q.Phone != "" {
-		q.Phone = NormalizePhone(q.Phone)
+		q.Phone = phone.Normalize(q.Phone)
 	}
 	rs, err := s.store.ListRatings(ctx, q)
 	if err != nil {

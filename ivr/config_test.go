@@ -84,18 +84,3 @@ func TestPromptPath(t *testing.T) {
 		t.Errorf("PromptPaths has %d entries, want %d", n, len(DefaultPrompts()))
 	}
 }
-
-func TestMaskNumber(t *testing.T) {
-	for in, want := range map[string]string{
-		"13812341234":    "138****1234",
-		"+8613812341234": "+86****1234",
-		"88881234":       "888****1234",
-		"12345":          "****45",
-		"1":              "****",
-		"":               "",
-	} {
-		if got := MaskNumber(in); got != want {
-			t.Errorf("MaskNumber(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"time"
 )
@@ -68,25 +69,9 @@ func (i CallInfo) LogValue() slog.Value {
 		slog.String("unit", i.UnitID),
 		slog.String("staff", i.StaffID),
 		slog.String("post", i.Post),
-		slog.String("caller", MaskNumber(i.CallerNumber)),
+		slog.String("caller", phone.Mask(i.CallerNumber)),
 		slog.String("followup_of", i.FollowupOf),
 	)
-}
-
-// MaskNumber hides the middle of a phone number: 13812341234 becomes
-// 138****1234. Numbers of 7 digits or fewer keep only their last two.
-func MaskNumber(n string) string {
-	r := []rune(n)
-	switch {
-	case len(r) == 0:
-		return ""
-	case len(r) > 7:
-		return string(r[:3]) + "****" + string(r[len(r)-4:])
-	case len(r) > 2:
-		return "****" + string(r[len(r)-2:])
-	default:
-		return "****"
-	}
 }
 
 // Outcome says whether a call produced a rating.

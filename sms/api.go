@@ -3,6 +3,7 @@ package sms
 import (
 	"encoding/json"
 	"errors"
+	"github.com/haochaping/haochaping/internal/phone"
 	"net/http"
 	"strings"
 )
@@ -120,7 +121,7 @@ type InvitationView struct {
 // View returns the API view of an invitation with its messages.
 func (s *Service) View(r *http.Request, inv *Invitation) InvitationView {
 	v := InvitationView{ID: inv.ID, Kind: inv.Kind, WorkOrderID: inv.WorkOrderID, UnitID: inv.UnitID, StaffID: inv.StaffID,
-		Phone: MaskPhone(inv.Phone), FollowupOf: inv.FollowupOf, CreatedAt: inv.CreatedAt.Format("2006-01-02T15:04:05Z07:00"),
+		Phone: phone.Mask(inv.Phone), FollowupOf: inv.FollowupOf, CreatedAt: inv.CreatedAt.Format("2006-01-02T15:04:05Z07:00"),
 		ExpiresAt: inv.ExpiresAt.Format("2006-01-02T15:04:05Z07:00"), Sent: !inv.Sent().IsZero(), RatingID: inv.RatingID,
 		RatedVia: inv.RatedVia, Comments: len(inv.Comments), Resends: inv.Resends, Messages: []*OutboxMessage{}}
 	for _, id := range inv.Messages() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	phonenum "github.com/haochaping/haochaping/internal/phone"
 	"strings"
 	"time"
 )
@@ -56,9 +57,9 @@ const maxKept = 100_000
 // HandleMO returns an error only when the message could not be stored, so
 // the gateway may deliver it again.
 func (s *Service) HandleMO(ctx context.Context, provider string, mo MO) error {
-	phone := NormalizePhone(mo.From)
+	phone := phonenum.Normalize(mo.From)
 	now := s.now()
-	log := s.log.With("from", MaskPhone(phone), "provider", provider)
+	log := s.log.With("from", phonenum.Mask(phone), "provider", provider)
 	if phone == "" {
 		log.Warn("sms reply without a sender dropped")
 		return nil
@@ -113,7 +114,7 @@ func (s *Service) handleMO(ctx context.Context, provider, phone string, mo MO, n
 		log.Info("sms reply matches no open invitation: kept as unsolicited")
 		return s.keep(ctx, s.k.unsolicited(), keptText{Phone: phone, Text: mo.Text, At: now, Provider: provider})
 	}
-	log = s.log.With("from", MaskPhone(phone), "invitation_id", inv.ID)
+	log = s.log.With("from", phonenum.Mask(phone), "invitation_id", inv.ID)
 	if inv.RatingID != "" {
 		return s.late(ctx, inv, provider, mo.Text, now, log)
 	}
@@ -266,13 +267,13 @@ func (s *Service) openInvitation(ctx context.Context, phone string, now time.Tim
 
 // Suppressed reports whether a number opted out.
 func (s *Service) Suppressed(ctx context.Context, phone string) (bool, error) {
-	return s.rdb.SIsMember(ctx, s.k.sup(), NormalizePhone(phone)).Result()
+	return s.rdb.SIsMember(ctx, s.k.sup(), phonenum.Normalize(phone)).Result()
 }
 
 // Unsuppress takes a number off the suppression list (the citizen asked
 // again to receive messages).
 func (s *Service) Unsuppress(ctx context.Context, phone string) error {
-	return s.rdb.SRem(ctx, s.k.sup(), NormalizePhone(phone)).Err()
+	return s.rdb.SRem(ctx, s.k.sup(), phonenum.Normalize(phone)).Err()
 }
 
 // HandleReceipt applies a delivery receipt. A receipt for an id not yet

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	phonenum "github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -213,7 +214,7 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (InviteResult, 
 			req.Kind = KindFollowUp
 		}
 	}
-	phone := NormalizePhone(req.Phone)
+	phone := phonenum.Normalize(req.Phone)
 	switch {
 	case len(phone) < 5 || len(phone) > 20:
 		return InviteResult{}, &InvalidError{"phone", "not a phone number"}
@@ -298,7 +299,7 @@ func (s *Service) Invite(ctx context.Context, req InviteRequest) (InviteResult, 
 		}
 		s.out.Wake()
 		s.log.Info("sms invitation queued", "invitation_id", inv.ID, "kind", inv.Kind, "trigger", trigger,
-			"to", MaskPhone(phone), "messages", len(res)-1)
+			"to", phonenum.Mask(phone), "messages", len(res)-1)
 		return InviteResult{ID: inv.ID, Waiting: specs[0].Due > now.UnixMilli()}, nil
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"math/rand/v2"
 	"strconv"
@@ -414,7 +415,7 @@ func (o *Outbox) claim(ctx context.Context, limit int) ([]*OutboxMessage, error)
 func (o *Outbox) send(m *OutboxMessage) {
 	ctx, cancel := context.WithTimeout(context.Background(), o.cfg.SendTimeout)
 	defer cancel()
-	log := o.log.With("msg_id", m.ID, "to", MaskPhone(m.To), "attempt", m.Attempts)
+	log := o.log.With("msg_id", m.ID, "to", phone.Mask(m.To), "attempt", m.Attempts)
 	if m.leaseExpired {
 		log.Warn("sms lease lapsed during an earlier send: sending again (at least once)")
 	}

@@ -3,7 +3,6 @@ package sms
 import (
 	"context"
 	"errors"
-	"strings"
 )
 
 // Provider is a gateway that sends messages: console, kannel or smpp.
@@ -86,39 +85,4 @@ func IsTemporary(err error) bool {
 		return t.Temporary()
 	}
 	return errors.Is(err, context.DeadlineExceeded)
-}
-
-// MaskPhone hides the middle of a number for logs and pages: 138****1234.
-func MaskPhone(s string) string {
-	r := []rune(s)
-	switch {
-	case len(r) >= 8:
-		return string(r[:3]) + "****" + string(r[len(r)-4:])
-	case len(r) > 2:
-		return "****" + string(r[len(r)-2:])
-	default:
-		return "****"
-	}
-}
-
-// NormalizePhone keeps the digits of a number (full-width too) and drops a
-// +86 / 0086 country prefix, as the case core stores numbers.
-func NormalizePhone(p string) string {
-	var b strings.Builder
-	for _, r := range p {
-		switch {
-		case r >= '0' && r <= '9':
-			b.WriteRune(r)
-		case r >= '０' && r <= '９':
-			b.WriteRune('0' + (r - '０'))
-		}
-	}
-	d := b.String()
-	switch {
-	case strings.HasPrefix(d, "0086") && len(d) > 11:
-		d = d[4:]
-	case strings.HasPrefix(d, "86") && len(d) == 13:
-		d = d[2:]
-	}
-	return d
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/haochaping/haochaping/internal/phone"
 
 	"fmt"
 
@@ -182,7 +183,7 @@ func (h *sipHandler) info(c *sip.Call) (ivr.CallInfo, error) {
 		FollowupOf:  get("followup_of", hd.FollowupOf),
 	}
 	// Only a real number is kept: SIP users like "sipp" or "anonymous" are not raters' numbers.
-	if n := casecore.NormalizePhone(c.CallerNumber()); len(n) >= 5 && len(n) <= 20 {
+	if n := phone.Normalize(c.CallerNumber()); len(n) >= 5 && len(n) <= 20 {
 		info.CallerNumber = n
 	}
 	return info, nil

@@ -210,6 +210,19 @@ func TestSIPCallsWithRealPeers(t *testing.T) {
 		if _, ok := s.noRatings(t)["WO-cancel"]; ok {
 			t.Error("a call cancelled before the answer recorded a no-rating outcome")
 		}
+		// The no-rating outcome becomes an SMS invitation to the caller
+		// (queued now or waiting for the send window, depending on the hour).
+		rdb := s.rs.Client(t)
+		for deadline := time.Now().Add(20 * time.Second); ; {
+			inv, _ := rdb.HGet(context.Background(), "{e2e}:sms:wo", "wo:WO-bye").Result()
+			if inv != "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no SMS invitation for the caller who hung up\n%s", tail(s.stderr.String(), 4000))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
 	})
 	t.Run("baresip sndcode", func(t *testing.T) {
 		s.baresip(t, "3", "WO-baresip")

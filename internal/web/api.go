@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"io"
 	"log/slog"
 	"net/http"
@@ -237,7 +238,7 @@ type RatingView struct {
 // NewRatingView masks a rating for display.
 func NewRatingView(r *casecore.Rating) RatingView {
 	v := RatingView{ID: r.ID, Channel: r.Channel, Level: r.Level, WorkOrderID: r.WorkOrderID, UnitID: r.UnitID,
-		StaffID: r.StaffID, Post: r.Post, RaterPhone: casecore.MaskPhone(r.RaterPhone), RaterName: casecore.MaskName(r.RaterName),
+		StaffID: r.StaffID, Post: r.Post, RaterPhone: phone.Mask(r.RaterPhone), RaterName: casecore.MaskName(r.RaterName),
 		Comment: r.VisibleComment(), RatedAt: r.RatedAt.In(casecore.Shanghai), ReceivedAt: r.ReceivedAt.In(casecore.Shanghai),
 		FollowupOf: r.FollowupOf, Seq: r.Seq}
 	if r.TextReview != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"math/rand/v2"
 	"net"
@@ -446,7 +447,7 @@ func (c *Client) nextRef(m *Message) uint16 {
 // ids that were acknowledged.
 func (c *Client) Submit(ctx context.Context, m Message) (Result, error) {
 	if m.To == "" || len(m.To) >= maxAddr {
-		return Result{}, fmt.Errorf("%w: destination %q", ErrInvalidMessage, MaskPhone(m.To))
+		return Result{}, fmt.Errorf("%w: destination %q", ErrInvalidMessage, phone.Mask(m.To))
 	}
 	from := m.From
 	if from == "" {
@@ -480,7 +481,7 @@ func (c *Client) Submit(ctx context.Context, m Message) (Result, error) {
 				// may have partly reached the handset.
 				serr.Outcome = Unknown
 			}
-			c.log.Warn("smpp submit failed", "to", MaskPhone(m.To), "user_ref", m.UserRef,
+			c.log.Warn("smpp submit failed", "to", phone.Mask(m.To), "user_ref", m.UserRef,
 				"outcome", serr.Outcome.String(), "err", serr)
 			return res, serr
 		}
@@ -595,7 +596,7 @@ func (c *Client) expireLoop(ctx context.Context) {
 		case <-t.C:
 		}
 		for _, a := range c.reasm.Expire() {
-			c.log.Warn("smpp concatenated reply incomplete", "from", MaskPhone(a.Source),
+			c.log.Warn("smpp concatenated reply incomplete", "from", phone.Mask(a.Source),
 				"parts", a.Total, "missing", a.Missing)
 			c.handlers.Add(1)
 			go func() {

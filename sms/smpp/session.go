@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"net"
 	"sync"
@@ -324,7 +325,7 @@ func (c *Client) onDeliver(s *session, seq uint32, sm *SM) {
 		r, ok := ReceiptFromSM(sm, c.cfg.AckIDFormat, c.cfg.ReceiptIDFormat, c.cfg.Location)
 		if !ok {
 			// Refusing would make the SMSC repeat it forever.
-			c.log.Warn("smpp receipt without message id", "from", MaskPhone(sm.SourceAddr))
+			c.log.Warn("smpp receipt without message id", "from", phone.Mask(sm.SourceAddr))
 			c.m.deliver("receipt", StatusOK)
 			a.send(StatusOK)
 			return
@@ -344,7 +345,7 @@ func (c *Client) onDeliver(s *session, seq uint32, sm *SM) {
 		var err error
 		cc, isConcat, payload, err = ParseUDH(data)
 		if err != nil {
-			c.log.Warn("smpp bad UDH, delivering the raw text", "from", MaskPhone(sm.SourceAddr), "err", err)
+			c.log.Warn("smpp bad UDH, delivering the raw text", "from", phone.Mask(sm.SourceAddr), "err", err)
 		} else {
 			data = payload
 		}
@@ -365,7 +366,7 @@ func (c *Client) onDeliver(s *session, seq uint32, sm *SM) {
 	done, old, err := c.reasm.Add(&Fragment{Source: sm.SourceAddr, Dest: sm.DestAddr, Concat: cc,
 		DataCoding: sm.DataCoding, Data: data, Token: a})
 	if err != nil {
-		c.log.Warn("smpp reassembly full, refusing part", "from", MaskPhone(sm.SourceAddr))
+		c.log.Warn("smpp reassembly full, refusing part", "from", phone.Mask(sm.SourceAddr))
 		a.send(ESME_RX_T_APPN)
 		return
 	}

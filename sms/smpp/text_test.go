@@ -248,11 +248,3 @@ func TestParseReceiptText(t *testing.T) {
 		t.Errorf("ReceiptFromSM = %+v", r)
 	}
 }
-
-func TestMaskPhone(t *testing.T) {
-	for in, want := range map[string]string{"13812341234": "138****1234", "8613812341234": "861****1234", "12345": "****45", "1": "****"} {
-		if got := MaskPhone(in); got != want {
-			t.Errorf("MaskPhone(%q) = %q, want %q", in, got, want)
-		}
-	}
-}

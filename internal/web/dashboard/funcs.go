@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"html/template"
 	"strings"
 	"time"
@@ -77,7 +78,7 @@ func (d *Dashboard) funcs() template.FuncMap {
 		"channels":      func() []casecore.Channel { return casecore.Channels },
 		"units":         func() []casecore.Unit { return d.units.Units },
 		"revealReasons": func() []string { return revealReasons },
-		"maskPhone":     casecore.MaskPhone,
+		"maskPhone":     phone.Mask,
 		"maskName":      casecore.MaskName,
 	}
 }

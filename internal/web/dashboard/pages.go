@@ -4,6 +4,7 @@ import (
 	"crypto/subtle"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"net/http"
 	"slices"
 	"strconv"
@@ -346,7 +347,7 @@ func (d *Dashboard) caseData(r *http.Request, rc *reqCtx, id string) (map[string
 		"History": hist, "CanReveal": rating != nil && rating.RaterPhone != "" && rc.user.Role != casecore.RoleSupervisor,
 		"Live": true, "LiveCase": c.ID}
 	if rating != nil {
-		data["Phone"] = casecore.MaskPhone(rating.RaterPhone)
+		data["Phone"] = phone.Mask(rating.RaterPhone)
 		data["Name"] = casecore.MaskName(rating.RaterName)
 		data["Comment"] = rating.VisibleComment()
 		data["CommentHidden"] = rating.Comment != "" && rating.VisibleComment() == ""

@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"io"
 	"net/http"
 	"strconv"
@@ -155,7 +156,7 @@ func rater(r *casecore.Rating) string {
 	if r.RaterName != "" {
 		return casecore.MaskName(r.RaterName)
 	}
-	return casecore.MaskPhone(r.RaterPhone)
+	return phone.Mask(r.RaterPhone)
 }
 
 // maxExportDays bounds the export's date range.
