@@ -149,3 +149,21 @@ func unitStats(unit string, c map[string]int64) UnitStats {
 	}
 	return u
 }
+
+// Summary counts the open cases of the units the actor may see, by state
+// and by how near their earliest deadline is (overdue, due today, due
+// within 24 hours), for the overview. Unlike ListCases it has no limit.
+func (s *Service) Summary(ctx context.Context, actor Actor) ([]UnitSummary, error) {
+	now := s.clock.Now()
+	all, err := s.store.Summary(ctx, now, DateOf(now).End())
+	if err != nil {
+		return nil, fmt.Errorf("summary: %w", err)
+	}
+	out := all[:0]
+	for _, u := range all {
+		if actor.CanSeeUnit(u.Unit) {
+			out = append(out, u)
+		}
+	}
+	return out, nil
+}

@@ -61,6 +61,10 @@ type Store interface {
 	Stats(ctx context.Context, units []string, from, to Date) (map[string]map[string]int64, error)
 	// CountOpen returns the number of cases per state, and the number overdue.
 	CountOpen(ctx context.Context) (map[State]int64, int64, error)
+	// Summary counts the open cases of every unit by state, and those whose
+	// earliest deadline has passed, ends before endOfDay, or within 24 hours
+	// of now. Its cost grows with units and states, not with cases.
+	Summary(ctx context.Context, now, endOfDay time.Time) ([]UnitSummary, error)
 	Referrals(ctx context.Context, limit int) ([]*Referral, error)
 	Ping(ctx context.Context) error
 }
@@ -164,6 +168,16 @@ type RatingQuery struct {
 	Channel     Channel
 	From, To    time.Time
 	Limit       int
+}
+
+// UnitSummary counts a unit's open cases for the overview.
+type UnitSummary struct {
+	Unit     string          `json:"unit_id"`
+	States   map[State]int64 `json:"states"`
+	Open     int64           `json:"open"`
+	Overdue  int64           `json:"overdue"`
+	DueToday int64           `json:"due_today"`
+	Due24h   int64           `json:"due_24h"`
 }
 
 // CaseQuery selects cases.

@@ -834,3 +834,28 @@ func TestRulesKeptPerCase(t *testing.T) {
 		t.Errorf("both cases record rules %s", nc.Rules)
 	}
 }
+
+func TestSummary(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		e := newEnv(t, rdb, "2026-03-02 10:00") // Monday
+		e.rate(casecore.Dissatisfied, nil)     // fh-g08: callback due Tuesday 24:00
+		e.rate(casecore.Dissatisfied, func(in *casecore.RatingInput) { in.UnitID = "fh-t01" })
+		e.at("2026-03-03 09:00") // Tuesday: both callbacks due today, within 24 h
+		r := e.rate(casecore.VeryDissatisfied, func(in *casecore.RatingInput) { in.UnitID = "fh-t01" }) // due Wednesday
+		e.act(casecore.Actor{ID: "h", Role: casecore.RoleHandler, Units: []string{"fh-t01"}}, r.CaseID, casecore.ActionCallback, casecore.ActionInput{Note: "x"})
+		sum, err := e.svc.Summary(e.ctx, admin)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := fmt.Sprint(sum)
+		want := "[{fh-g08 map[open:1] 1 0 1 1} {fh-t01 map[called_back:1 open:1] 2 0 1 1}]"
+		if got != want {
+			t.Errorf("summary on Tuesday\n got %s\nwant %s", got, want)
+		}
+		e.at("2026-03-04 01:00") // Wednesday: the first two are overdue
+		sum, _ = e.svc.Summary(e.ctx, handler)
+		if got := fmt.Sprint(sum); got != "[{fh-g08 map[open:1] 1 1 0 0}]" {
+			t.Errorf("handler's summary on Wednesday: %s", got)
+		}
+	})
+}

@@ -842,6 +842,62 @@ func (s *Store) CountOpen(ctx context.Context) (map[casecore.State]int64, int64,
 	return out, od.Val(), nil
 }
 
+// Summary counts every unit's open cases by state and by how near their
+// earliest deadline is: each (unit, state) set is scored by that deadline,
+// so the counts are ZCARD and ZCOUNT over score ranges. A deadline due
+// today ends at endOfDay itself (24:00), so that bound is inclusive.
+func (s *Store) Summary(ctx context.Context, now, endOfDay time.Time) ([]casecore.UnitSummary, error) {
+	units, err := s.rdb.SMembers(ctx, s.k.caseUnits()).Result()
+	if err != nil {
+		return nil, err
+	}
+	sort.Strings(units)
+	nowS, eodS, h24S := ms(now), ms(endOfDay), ms(now.Add(24*time.Hour))
+	type q struct {
+		unit                         int
+		st                           casecore.State
+		card, overdue, today, within *redis.IntCmd
+	}
+	pipe := s.rdb.Pipeline()
+	var qs []q
+	for i, u := range units {
+		for _, st := range casecore.States {
+			if st.Terminal() {
+				continue
+			}
+			k := s.k.byUnitState(u, st)
+			qs = append(qs, q{i, st, pipe.ZCard(ctx, k), pipe.ZCount(ctx, k, "-inf", "("+nowS),
+				pipe.ZCount(ctx, k, nowS, eodS), pipe.ZCount(ctx, k, nowS, h24S)})
+		}
+	}
+	if len(qs) > 0 {
+		if _, err := pipe.Exec(ctx); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]casecore.UnitSummary, len(units))
+	for i, u := range units {
+		out[i] = casecore.UnitSummary{Unit: u, States: map[casecore.State]int64{}}
+	}
+	for _, x := range qs {
+		u := &out[x.unit]
+		if x.card.Val() > 0 {
+			u.States[x.st] += x.card.Val()
+		}
+		u.Open += x.card.Val()
+		u.Overdue += x.overdue.Val()
+		u.DueToday += x.today.Val()
+		u.Due24h += x.within.Val()
+	}
+	kept := out[:0]
+	for _, u := range out {
+		if u.Open > 0 {
+			kept = append(kept, u)
+		}
+	}
+	return kept, nil
+}
+
 // Referrals lists the newest referrals.
 func (s *Store) Referrals(ctx context.Context, limit int) ([]*casecore.Referral, error) {
 	ids, err := s.rdb.ZRevRange(ctx, s.k.referrals(), 0, int64(clampLimit(limit))-1).Result()
