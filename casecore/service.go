@@ -655,6 +655,28 @@ func (s *Service) ListRatings(ctx context.Context, actor Actor, q RatingQuery) (
 	return out, nil
 }
 
+// EachRatingOfDay calls fn with every rating made on day that the actor
+// may see, in arrival order, reading them in pages (for exports).
+func (s *Service) EachRatingOfDay(ctx context.Context, actor Actor, day Date, fn func(*Rating) error) error {
+	const page = 500
+	for offset := 0; ; offset += page {
+		rs, err := s.store.RatingsOfDay(ctx, day, offset, page)
+		if err != nil {
+			return fmt.Errorf("ratings of %s: %w", day, err)
+		}
+		for _, r := range rs {
+			if actor.CanSeeUnit(r.UnitID) {
+				if err := fn(r); err != nil {
+					return err
+				}
+			}
+		}
+		if len(rs) < page {
+			return nil
+		}
+	}
+}
+
 // Deadline is a running clock as the API shows it.
 type Deadline struct {
 	DueDate     Date      `json:"due_date"`

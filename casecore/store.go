@@ -41,6 +41,9 @@ type Store interface {
 	GetNoRating(ctx context.Context, id string) (*NoRating, error)
 	GetRatings(ctx context.Context, ids []string) ([]*Rating, error)
 	ListRatings(ctx context.Context, q RatingQuery) ([]*Rating, error)
+	// RatingsOfDay returns up to count ratings made on day, from position
+	// offset of the day's list (in arrival order); fewer means the end.
+	RatingsOfDay(ctx context.Context, day Date, offset, count int) ([]*Rating, error)
 	GetCase(ctx context.Context, id string) (*Case, error)
 	GetCases(ctx context.Context, ids []string) ([]*Case, error)
 	ListCases(ctx context.Context, q CaseQuery) ([]*Case, error)

@@ -838,9 +838,9 @@ func TestRulesKeptPerCase(t *testing.T) {
 func TestSummary(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		e := newEnv(t, rdb, "2026-03-02 10:00") // Monday
-		e.rate(casecore.Dissatisfied, nil)     // fh-g08: callback due Tuesday 24:00
+		e.rate(casecore.Dissatisfied, nil)      // fh-g08: callback due Tuesday 24:00
 		e.rate(casecore.Dissatisfied, func(in *casecore.RatingInput) { in.UnitID = "fh-t01" })
-		e.at("2026-03-03 09:00") // Tuesday: both callbacks due today, within 24 h
+		e.at("2026-03-03 09:00")                                                                        // Tuesday: both callbacks due today, within 24 h
 		r := e.rate(casecore.VeryDissatisfied, func(in *casecore.RatingInput) { in.UnitID = "fh-t01" }) // due Wednesday
 		e.act(casecore.Actor{ID: "h", Role: casecore.RoleHandler, Units: []string{"fh-t01"}}, r.CaseID, casecore.ActionCallback, casecore.ActionInput{Note: "x"})
 		sum, err := e.svc.Summary(e.ctx, admin)
@@ -858,4 +858,28 @@ func TestSummary(t *testing.T) {
 			t.Errorf("handler's summary on Wednesday: %s", got)
 		}
 	})
+}
+
+func TestEachRatingOfDayPages(t *testing.T) {
+	_, rdb := redistest.Mini(t)
+	e := newEnv(t, rdb, "2026-03-02 10:00")
+	const n = 1203 // more than two pages
+	for i := range n {
+		unit := "fh-g08"
+		if i%3 == 0 {
+			unit = "fh-t01"
+		}
+		e.rate(casecore.Satisfied, func(in *casecore.RatingInput) { in.UnitID = unit })
+	}
+	seen := 0
+	err := e.svc.EachRatingOfDay(e.ctx, handler, casecore.DateOf(e.clk.Now()), func(r *casecore.Rating) error {
+		if r.UnitID != "fh-g08" {
+			t.Fatalf("handler of fh-g08 got a rating of %s", r.UnitID)
+		}
+		seen++
+		return nil
+	})
+	if err != nil || seen != n-(n+2)/3 {
+		t.Errorf("saw %d ratings of fh-g08, want %d (err %v)", seen, n-(n+2)/3, err)
+	}
 }

@@ -585,6 +585,25 @@ func (s *Store) ListRatings(ctx context.Context, q casecore.RatingQuery) ([]*cas
 	return out, nil
 }
 
+// RatingsOfDay pages through the ratings made on a day.
+func (s *Store) RatingsOfDay(ctx context.Context, day casecore.Date, offset, count int) ([]*casecore.Rating, error) {
+	ids, err := s.rdb.LRange(ctx, s.k.ratingDay(day), int64(offset), int64(offset+count-1)).Result()
+	if err != nil {
+		return nil, err
+	}
+	rs, err := s.GetRatings(ctx, ids)
+	if err != nil {
+		return nil, err
+	}
+	out := rs[:0]
+	for _, r := range rs {
+		if r != nil {
+			out = append(out, r)
+		}
+	}
+	return out, nil
+}
+
 func splitIDs(v string) []string {
 	if v == "" {
 		return nil

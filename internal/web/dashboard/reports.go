@@ -191,22 +191,17 @@ func (d *Dashboard) exportRatings(w http.ResponseWriter, r *http.Request, rc *re
 	}
 	_ = cw.row("办件编号", "评价渠道", "评价人", "评价时间", "评价次数", "满意度代码", "文字评价", "行政区划")
 	for day := sq.From; !sq.To.Before(day); day = day.AddDays(1) {
-		rs, err := d.svc.ListRatings(r.Context(), rc.actor, casecore.RatingQuery{From: day.Start(),
-			To: day.AddDays(1).Start().Add(-time.Millisecond), Limit: 1000})
+		err := d.svc.EachRatingOfDay(r.Context(), rc.actor, day, func(x *casecore.Rating) error {
+			if unit != "" && x.UnitID != unit {
+				return nil
+			}
+			return cw.row(x.WorkOrderID, zhOr(gbChannel, x.Channel, "其他终端"), rater(x), gbTime(x.RatedAt),
+				strconv.Itoa(x.Seq), strconv.Itoa(x.Level.GBCode()), x.VisibleComment(), d.cfg.AreaCode)
+		})
 		if err != nil {
 			d.log.Error("export ratings", "day", day, "err", err)
 			_ = cw.row("# 导出中断：" + day.String() + " 读取失败")
 			break
-		}
-		for _, x := range rs {
-			if unit != "" && x.UnitID != unit {
-				continue
-			}
-			_ = cw.row(x.WorkOrderID, zhOr(gbChannel, x.Channel, "其他终端"), rater(x), gbTime(x.RatedAt),
-				strconv.Itoa(x.Seq), strconv.Itoa(x.Level.GBCode()), x.VisibleComment(), d.cfg.AreaCode)
-		}
-		if len(rs) == 1000 {
-			_ = cw.row("# " + day.String() + " 超过 1000 条，已截断")
 		}
 	}
 	_ = cw.flush()
