@@ -26,30 +26,44 @@ const rtpHeaderLen = 12
 // next. The scheduler calls next from one shard goroutine; the call's
 // goroutines change it under mu.
 type stream struct {
+	// fd is the socket taken from conn (detach) on Linux, which the shard
+	// sends on and reads; conn is then closed. With fd < 0, conn is used
+	// and a goroutine reads it. fd is closed by whoever owns the stream
+	// once it is closed: its shard while scheduled (a descriptor closed
+	// under the shard's feet could be reused by the next call's socket),
+	// else close itself.
+	fd    int
 	conn  *net.UDPConn
 	local netip.AddrPort
 
-	mu      sync.Mutex
-	dst     netip.AddrPort
-	latched bool // dst is the source of the peer's RTP (symmetric RTP)
-	pt      uint8
-	sending bool // our direction sends media (not on hold)
-	seq     uint16
-	ts      uint32
-	ssrc    uint32
-	marker  bool
-	prompt  *Prompt
-	pos     int
-	done    chan error // of the prompt playing
-	closed  bool
-	paused  bool // true until the call is answered
+	// onPacket takes each RTP packet received, on the goroutine that reads
+	// the socket (the stream's shard); set before the stream is scheduled.
+	onPacket  func(p *rtp.Packet, at time.Time)
+	readPhase uint8 // the ticks (mod recvEvery) at which its shard reads it
+
+	mu        sync.Mutex
+	dst       netip.AddrPort
+	latched   bool // dst is the source of the peer's RTP (symmetric RTP)
+	pt        uint8
+	sending   bool // our direction sends media (not on hold)
+	seq       uint16
+	ts        uint32
+	ssrc      uint32
+	marker    bool
+	prompt    *Prompt
+	pos       int
+	done      chan error // of the prompt playing
+	closed    bool
+	paused    bool // true until the call is answered
+	scheduled bool // a shard owns fd
 
 	buf [rtpHeaderLen + FrameSamples]byte // owned by the shard goroutine
 }
 
 func newStream(conn *net.UDPConn, dst netip.AddrPort, pt uint8, sending bool) *stream {
+	local := conn.LocalAddr().(*net.UDPAddr).AddrPort()
 	return &stream{
-		conn: conn, local: conn.LocalAddr().(*net.UDPAddr).AddrPort(),
+		fd: detach(conn), conn: conn, local: local,
 		dst: dst, pt: pt, sending: sending,
 		seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32(),
 		marker: true, paused: true,
@@ -179,18 +193,34 @@ func (st *stream) start() {
 	st.mu.Unlock()
 }
 
-// close stops sending, ends a prompt playing and closes the socket, which
-// ends the receive loop.
+// close stops sending, ends a prompt playing and closes the socket (or
+// leaves that to the shard that owns it), which ends the receive loop.
 func (st *stream) close() {
 	st.mu.Lock()
-	if !st.closed {
+	first := !st.closed
+	if first {
 		st.closed = true
 		if st.prompt != nil {
 			st.finish(ErrCallEnded)
 		}
 	}
+	owned := st.scheduled
 	st.mu.Unlock()
-	st.conn.Close()
+	switch {
+	case st.fd < 0:
+		st.conn.Close()
+	case first && !owned:
+		closeFD(st.fd)
+	}
+}
+
+// send sends b to dst from the stream's socket.
+func (st *stream) send(b []byte, dst netip.AddrPort) error {
+	if st.fd < 0 {
+		_, err := st.conn.WriteToUDPAddrPort(b, dst)
+		return err
+	}
+	return sendTo(st.fd, st.local.Addr(), b, dst)
 }
 
 func (st *stream) isClosed() bool {
@@ -199,11 +229,35 @@ func (st *stream) isClosed() bool {
 	return st.closed
 }
 
-// receive reads the peer's RTP until the socket is closed, latching to its
-// source and handing each packet to onPacket.
-func (st *stream) receive(onPacket func(p *rtp.Packet, at time.Time), now func() time.Time, m *Metrics) {
+// packetHandler checks and parses received datagrams for a stream; it is
+// owned by the goroutine reading the socket.
+type packetHandler struct{ p rtp.Packet }
+
+// handle hands b, received from src at at, to st.onPacket if it is RTP (not
+// RTCP multiplexed on the port), latching st to src; it reports whether it
+// did.
+func (h *packetHandler) handle(st *stream, b []byte, src netip.AddrPort, at time.Time) bool {
+	if len(b) < rtpHeaderLen || b[0]>>6 != 2 {
+		return false
+	}
+	if err := h.p.Unmarshal(b); err != nil {
+		return false
+	}
+	if pt := h.p.PayloadType; pt >= 72 && pt <= 76 {
+		return false // RTCP multiplexed on the RTP port (RFC 5761)
+	}
+	st.latch(src)
+	if st.onPacket != nil {
+		st.onPacket(&h.p, at)
+	}
+	return true
+}
+
+// receive reads the peer's RTP until the socket is closed, where the shards
+// cannot read it themselves (shardReads is false).
+func (st *stream) receive(now func() time.Time, m *Metrics) {
 	buf := make([]byte, 1500)
-	var p rtp.Packet
+	var h packetHandler
 	n := 0
 	defer func() { m.receivedN(n) }()
 	for {
@@ -211,21 +265,13 @@ func (st *stream) receive(onPacket func(p *rtp.Packet, at time.Time), now func()
 		if err != nil {
 			return
 		}
-		if size < rtpHeaderLen || buf[0]>>6 != 2 {
+		if !h.handle(st, buf[:size], src, now()) {
 			continue
-		}
-		if err := p.Unmarshal(buf[:size]); err != nil {
-			continue
-		}
-		if pt := p.PayloadType; pt >= 72 && pt <= 76 {
-			continue // RTCP multiplexed on the RTP port (RFC 5761)
 		}
 		if n++; n%64 == 0 {
 			m.receivedN(64)
 			n = 0
 		}
-		st.latch(src)
-		onPacket(&p, now())
 	}
 }
 

@@ -246,7 +246,7 @@ func NewServer(p Params) (*Server, error) {
 		// (200, then 487 to the INVITE); this one matched none.
 		respond(tx, req, 481, "Call/Transaction Does Not Exist")
 	})
-	s.sched = newScheduler(cfg.Shards, s.metrics)
+	s.sched = newScheduler(cfg.Shards, s.metrics, s.now)
 	return s, nil
 }
 
@@ -625,19 +625,21 @@ func (s *Server) invite(req *siplib.Request, tx siplib.ServerTransaction, log *s
 		c.log.Warn("sip: answer failed", "err", err)
 		return OutcomeFailed
 	}
+	// A re-INVITE may change c.media from now on (onModify): read it once
+	// under the lock.
 	c.mu.Lock()
-	noMedia := c.media == nil
+	answered := c.media
 	c.answered = true
 	c.mu.Unlock()
-	if noMedia {
+	if answered == nil {
 		c.log.Warn("sip: late offer without an answer in the ACK; hanging up")
 		hctx, cancel := context.WithTimeout(context.Background(), hangupTimeout)
 		_ = c.Hangup(hctx)
 		cancel()
 		return OutcomeFailed
 	}
-	c.log.Info("sip: answered", "rtp_local", c.st.local.String(), "rtp_remote", c.media.Remote.String(),
-		"codec", c.media.Codec(), "events_pt", eventPTString(c.media), "late_offer", offer == nil)
+	c.log.Info("sip: answered", "rtp_local", c.st.local.String(), "rtp_remote", answered.Remote.String(),
+		"codec", answered.Codec(), "events_pt", eventPTString(answered), "late_offer", offer == nil)
 	go func() {
 		select {
 		case <-dialog.Context().Done():
@@ -646,8 +648,7 @@ func (s *Server) invite(req *siplib.Request, tx siplib.ServerTransaction, log *s
 		}
 	}()
 	c.st.start()
-	s.sched.add(c.st)
-	go c.st.receive(c.onRTP, s.now, s.metrics)
+	s.sched.add(c.st, c.onRTP)
 
 	s.h.Serve(c.ctx, c)
 
