@@ -41,7 +41,7 @@ for n in "${LEVELS[@]}"; do
   j=$("$work/loadcall" -sip "127.0.0.1:$SIP_PORT" -api "http://127.0.0.1:$HTTP_PORT" -token "$TOKEN" \
       -calls "$n" -rate "$RATE" -hold "$HOLD" -server-pid "$spid" -json)
   echo "$j" >&2
-  rows+=("$(python3 -c 'import json,sys; r=json.load(sys.stdin); print("| %d | %d | %d | %d | %.1f / %.1f | %.1f | %.1f | %.1f | %.0f%% | %.0f%% | %s |" % (r["calls"], r["held_max"], r["rated"], r["lost"]+r["failed"], r["answer_p50_ms"], r["answer_p99_ms"], r["gap_p50_ms"], r["gap_p99_ms"], r["gap_max_ms"], r["server_cpu_percent"], r["loadcall_cpu_percent"], "; ".join(r.get("errors") or []) or "-"))' <<<"$j")")
+  rows+=("$(python3 -c 'import json,sys; r=json.load(sys.stdin); print("| %d | %d | %d | %d | %.1f / %.1f | %.1f | %.1f | %.1f | %.0f%% | %.0f%% | %.0f%% | %s |" % (r["calls"], r["held_max"], r["rated"], r["lost"]+r["failed"], r["answer_p50_ms"], r["answer_p99_ms"], r["gap_p50_ms"], r["gap_p99_ms"], r["gap_max_ms"], r["server_cpu_percent"], r["loadcall_cpu_percent"], max(0, r.get("machine_cpu_percent", 0)-r["server_cpu_percent"]-r["loadcall_cpu_percent"]), "; ".join(r.get("errors") or []) or "-"))' <<<"$j")")
   sleep 3
 done
 metrics=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^haochaping_rtp_(packets_sent_total|packets_sent_late_total|packets_received_total)' || true)
@@ -54,12 +54,13 @@ metrics=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^haochaping_r
   echo "Server and load tool on the same machine over loopback; Redis: ${REDIS_URL:-embedded}; calls ramp up at $RATE/s and"
   echo "each is held about $HOLD (the key, RFC 4733, is pressed 6 s before the end; the server then announces, thanks and hangs up)."
   echo
-  echo "| calls | held at once | rated | lost+failed | answer p50 / p99 ms | gap p50 ms | gap p99 ms | gap max ms | server CPU | loadcall CPU | errors |"
-  echo "|---|---|---|---|---|---|---|---|---|---|---|"
+  echo "| calls | held at once | rated | lost+failed | answer p50 / p99 ms | gap p50 ms | gap p99 ms | gap max ms | server CPU | loadcall CPU | other CPU | errors |"
+  echo "|---|---|---|---|---|---|---|---|---|---|---|---|"
   printf '%s\n' "${rows[@]}"
   echo
   echo "Gap: time between two RTP packets of one call as received by the load tool (goal p99 <= 25 ms). CPU: percent of one"
-  echo "core over the level's run, from /proc/PID/stat (200% = both cores of a 2-CPU machine)."
+  echo "core over the level's run, from /proc/PID/stat (200% = both cores of a 2-CPU machine); other CPU: every other"
+  echo "process of the machine over the same time (/proc/stat), which competes with the server and load tool for the cores."
   echo
   echo "Server counters after the run:"
   echo '```'

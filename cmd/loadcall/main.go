@@ -10,8 +10,15 @@
 //	loadcall -sip 127.0.0.1:5060 -api http://127.0.0.1:8080 -token TOKEN \
 //	    -calls 500 -rate 100 -hold 30s [-server-pid PID] [-json]
 //
-// Sending is paced by one goroutine for all calls (as the server does);
-// each call has one goroutine reading its RTP socket.
+// Each call is its own phone: its own RTP socket (source port), sequence
+// numbers, timestamps and SSRC. The RTP of all calls is sent and read by a
+// few shard goroutines (one per CPU) on a 20 ms grid, not by goroutines per
+// call, so that the load tool costs the machine it shares with the server as
+// little as possible: each tick a shard sends the next packet of each of its
+// calls, then drains their sockets with non-blocking recvmmsg. The gap is
+// measured between the kernel's receive timestamps (SO_TIMESTAMPNS) of a
+// call's packets, so it is the spacing of the packets as they reached the
+// phone's socket, whatever the delay before the shard reads them.
 package main
 
 import (
@@ -27,6 +34,8 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -49,6 +58,7 @@ type options struct {
 	calls, rate, serverPID                    int
 	hold, timeout                             time.Duration
 	asJSON                                    bool
+	cpuProfile                                string
 }
 
 func run(args []string, stdout, stderr io.Writer) error {
@@ -67,6 +77,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.DurationVar(&o.hold, "hold", 30*time.Second, "how long each call lasts: the key is pressed hold-6s after the answer")
 	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (default hold + ramp + 90s)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the load tool to this file")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -75,6 +86,17 @@ func run(args []string, stdout, stderr io.Writer) error {
 	}
 	if o.timeout == 0 {
 		o.timeout = o.hold + time.Duration(o.calls/max(o.rate, 1))*time.Second + 90*time.Second
+	}
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -112,6 +134,8 @@ type Result struct {
 	Packets     uint64   `json:"packets_received"`
 	ServerCPU   float64  `json:"server_cpu_percent"`
 	SelfCPU     float64  `json:"loadcall_cpu_percent"`
+	MachineCPU  float64  `json:"machine_cpu_percent"` // every process, from /proc/stat
+	NoStamp     uint64   `json:"packets_without_kernel_timestamp,omitempty"`
 	Duration    string   `json:"duration"`
 	Errors      []string `json:"errors,omitempty"`
 }
@@ -161,7 +185,7 @@ func (h *hist) quantile(q float64) float64 {
 type call struct {
 	i     int
 	wo    string
-	conn  *net.UDPConn
+	sock  *rtpSocket // closed by its shard once ended, or by run if it never joined one
 	dst   atomic.Pointer[netip.AddrPort]
 	seq   uint16
 	ts    uint32
@@ -170,11 +194,83 @@ type call struct {
 	key   byte
 	ended atomic.Bool
 	buf   [12 + 160]byte
+	last  int64 // receive time of the last packet (Unix ns), owned by the shard
+}
+
+// recvEvery is how many ticks apart a shard reads each call's socket: a few
+// packets per recvmmsg instead of one. The kernel timestamps make the delay
+// invisible to the gaps measured.
+const recvEvery = 5
+
+// shard sends and receives the RTP of some of the calls.
+type shard struct {
+	mu    sync.Mutex
+	calls []*call
+	r     *reader
+}
+
+// run ticks on a 20 ms grid starting at offset: each tick sends the next
+// packet of every live call, then reads what each call received.
+func (sh *shard) run(ctx context.Context, offset time.Duration, gaps *hist, packets, noStamp *atomic.Uint64) {
+	slot := time.Now().Add(offset)
+	t := time.NewTimer(0)
+	defer t.Stop()
+	var batch []*call
+	var ticks int
+	for {
+		ticks++
+		slot = slot.Add(20 * time.Millisecond)
+		if d := time.Until(slot); d > 0 {
+			t.Reset(d)
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+		} else if -d > 100*time.Millisecond {
+			slot = time.Now()
+		}
+		sh.mu.Lock()
+		live := sh.calls[:0]
+		for _, c := range sh.calls {
+			if c.ended.Load() {
+				c.sock.close()
+			} else {
+				live = append(live, c)
+			}
+		}
+		clear(sh.calls[len(live):])
+		sh.calls = live
+		batch = append(batch[:0], live...)
+		sh.mu.Unlock()
+		for _, c := range batch {
+			c.send()
+		}
+		for _, c := range batch {
+			if c.i%recvEvery != ticks%recvEvery {
+				continue
+			}
+			sh.r.drain(c.sock, func(n int, at int64) {
+				if n < 12 {
+					return
+				}
+				packets.Add(1)
+				if at == 0 {
+					noStamp.Add(1)
+					at = time.Now().UnixNano()
+				}
+				if c.last != 0 && !c.ended.Load() {
+					gaps.add(time.Duration(at - c.last))
+				}
+				c.last = at
+			})
+		}
+	}
 }
 
 func load(ctx context.Context, o options) (*Result, error) {
 	start := time.Now()
-	cpu0, self0 := procCPU(o.serverPID), procCPU(os.Getpid())
+	cpu0, self0, all0 := procCPU(o.serverPID), procCPU(os.Getpid()), machineCPU()
 	ip, err := netip.ParseAddr(o.localIP)
 	if err != nil {
 		return nil, fmt.Errorf("-local-ip: %w", err)
@@ -217,8 +313,7 @@ func load(ctx context.Context, o options) (*Result, error) {
 		failed   atomic.Int64
 		errMu    sync.Mutex
 		errs     = map[string]int{}
-		callsMu  sync.Mutex
-		live     []*call
+		noStamp  atomic.Uint64
 		wg       sync.WaitGroup
 	)
 	fail := func(what string, err error) {
@@ -227,31 +322,20 @@ func load(ctx context.Context, o options) (*Result, error) {
 		errs[fmt.Sprintf("%s: %v", what, err)]++
 		errMu.Unlock()
 	}
-	// One sender for every call, on an absolute 20 ms grid.
+	// A few shards send and receive every call's RTP.
 	sendCtx, stopSend := context.WithCancel(ctx)
 	defer stopSend()
-	go func() {
-		slot := time.Now()
-		var batch []*call
-		for {
-			slot = slot.Add(20 * time.Millisecond)
-			if d := time.Until(slot); d > 0 {
-				select {
-				case <-sendCtx.Done():
-					return
-				case <-time.After(d):
-				}
-			} else if -d > 100*time.Millisecond {
-				slot = time.Now()
-			}
-			callsMu.Lock()
-			batch = append(batch[:0], live...)
-			callsMu.Unlock()
-			for _, c := range batch {
-				c.send()
-			}
-		}
-	}()
+	shards := make([]*shard, runtime.GOMAXPROCS(0))
+	var shardsDone sync.WaitGroup
+	for i := range shards {
+		shards[i] = &shard{r: newReader()}
+		shardsDone.Add(1)
+		go func() {
+			defer shardsDone.Done()
+			shards[i].run(sendCtx, time.Duration(i)*20*time.Millisecond/time.Duration(len(shards)), &gaps, &packets, &noStamp)
+		}()
+	}
+	defer shardsDone.Wait()
 
 	uri := siplib.Uri{User: "rate", Host: strings.Split(o.sipAddr, ":")[0]}
 	if _, p, err := net.SplitHostPort(o.sipAddr); err == nil {
@@ -269,7 +353,7 @@ func load(ctx context.Context, o options) (*Result, error) {
 		}
 		c := &call{i: i, wo: fmt.Sprintf("%s-%d", o.runID, i), seq: uint16(rand.Uint32()), ts: rand.Uint32(), ssrc: rand.Uint32(),
 			key: byte('1' + i%5)}
-		c.conn, err = net.ListenUDP("udp", net.UDPAddrFromAddrPort(netip.AddrPortFrom(ip, 0)))
+		c.sock, err = openRTP(ip)
 		if err != nil {
 			fail("rtp socket", err)
 			continue
@@ -277,9 +361,14 @@ func load(ctx context.Context, o options) (*Result, error) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			defer c.conn.Close()
-			defer c.ended.Store(true)
-			rtpPort := c.conn.LocalAddr().(*net.UDPAddr).Port
+			inShard := false
+			defer func() {
+				c.ended.Store(true)
+				if !inShard {
+					c.sock.close()
+				}
+			}()
+			rtpPort := c.sock.port
 			sdp := fmt.Sprintf("v=0\r\no=load %d 1 IN IP4 %s\r\ns=-\r\nc=IN IP4 %s\r\nt=0 0\r\nm=audio %d RTP/AVP 8 101\r\n"+
 				"a=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=ptime:20\r\na=sendrecv\r\n",
 				c.i, o.localIP, o.localIP, rtpPort)
@@ -318,10 +407,11 @@ func load(ctx context.Context, o options) (*Result, error) {
 				}
 			}
 			defer held.Add(-1)
-			callsMu.Lock()
-			live = append(live, c)
-			callsMu.Unlock()
-			go c.receive(&gaps, &packets)
+			sh := shards[c.i%len(shards)]
+			sh.mu.Lock()
+			sh.calls = append(sh.calls, c)
+			inShard = true
+			sh.mu.Unlock()
 			press := time.NewTimer(max(o.hold-6*time.Second, 2*time.Second))
 			defer press.Stop()
 			select {
@@ -366,17 +456,28 @@ func load(ctx context.Context, o options) (*Result, error) {
 		Lost: lost, Failed: int(failed.Load()),
 		AnswerP50ms: answers.quantile(0.5), AnswerP99ms: answers.quantile(0.99),
 		GapP50ms: gaps.quantile(0.5), GapP99ms: gaps.quantile(0.99), GapMaxms: float64(gaps.max.Load()) / 1e6,
-		Packets: packets.Load(), Duration: wall.Round(time.Second).String(),
+		Packets: packets.Load(), NoStamp: noStamp.Load(), Duration: wall.Round(time.Second).String(),
 	}
 	if o.serverPID > 0 {
 		res.ServerCPU = 100 * (procCPU(o.serverPID) - cpu0) / wall.Seconds()
 	}
 	res.SelfCPU = 100 * (procCPU(os.Getpid()) - self0) / wall.Seconds()
+	res.MachineCPU = 100 * (machineCPU() - all0) / wall.Seconds()
 	for e, n := range errs {
 		res.Errors = append(res.Errors, fmt.Sprintf("%dx %s", n, e))
 	}
 	return res, nil
 }
+
+// noise is low A-law noise (silence with the lowest bit random), drawn once:
+// the frames differ by where they start in it.
+var noise = func() []byte {
+	b := make([]byte, 997)
+	for i := range b {
+		b[i] = 0xD5 ^ byte(rand.IntN(2))
+	}
+	return b
+}()
 
 // send sends this call's next 20 ms: a PCMA frame of low noise, or a packet
 // of its key press (RFC 4733 on payload type 101).
@@ -416,36 +517,14 @@ func (c *call) send() {
 		b[1] = 8
 		c.ts += 160
 		for i := 12; i < len(b); i++ {
-			b[i] = 0xD5 ^ byte(rand.IntN(2))
+			b[i] = noise[(int(c.seq)*7+i)%len(noise)]
 		}
 		n = len(b)
 	}
 	b[2], b[3] = byte(c.seq>>8), byte(c.seq)
 	b[4], b[5], b[6], b[7] = byte(c.ts>>24), byte(c.ts>>16), byte(c.ts>>8), byte(c.ts)
 	b[8], b[9], b[10], b[11] = byte(c.ssrc>>24), byte(c.ssrc>>16), byte(c.ssrc>>8), byte(c.ssrc)
-	_, _ = c.conn.WriteToUDPAddrPort(b[:n], *dst)
-}
-
-// receive measures the gaps between the server's packets until the socket
-// closes.
-func (c *call) receive(gaps *hist, packets *atomic.Uint64) {
-	buf := make([]byte, 1500)
-	var last time.Time
-	for {
-		n, err := c.conn.Read(buf)
-		if err != nil {
-			return
-		}
-		now := time.Now()
-		if n < 12 {
-			continue
-		}
-		packets.Add(1)
-		if !last.IsZero() && !c.ended.Load() {
-			gaps.add(now.Sub(last))
-		}
-		last = now
-	}
+	c.sock.send(b[:n], *dst)
 }
 
 // sdpRemote reads the audio address of an SDP answer.
@@ -512,4 +591,30 @@ func procCPU(pid int) float64 {
 	ut, _ := strconv.ParseFloat(f[11], 64)
 	st, _ := strconv.ParseFloat(f[12], 64)
 	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// machineCPU returns the CPU seconds all processes of the machine have used
+// (everything but idle and iowait in /proc/stat), or 0.
+func machineCPU() float64 {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 6 || f[0] != "cpu" {
+		return 0
+	}
+	var busy float64
+	for i, v := range f[1:] {
+		if i == 3 || i == 4 { // idle, iowait
+			continue
+		}
+		if i >= 8 { // guest time is already in user
+			break
+		}
+		x, _ := strconv.ParseFloat(v, 64)
+		busy += x
+	}
+	return busy / 100 // USER_HZ
 }
