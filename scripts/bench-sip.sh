@@ -10,6 +10,7 @@ LEVELS=("${@:-250 500 1000 2000}")
 LEVELS=(${LEVELS[@]})
 HOLD=${HOLD:-30s}
 RATE=${RATE:-100}
+SHARDS=${SHARDS:-8} # RTP scheduler shards of the server (sip.shards); loadcall uses 4 per CPU
 SIP_PORT=${SIP_PORT:-25060}
 HTTP_PORT=${HTTP_PORT:-28080}
 TOKEN=bench-admin-token-000000
@@ -29,6 +30,7 @@ sip:
   allow: [127.0.0.0/8]
   rtp_ports: 20000-39999
   max_calls: 5000
+  shards: $SHARDS
 YAML
 HAOCHAPING_ADMIN_TOKEN=$TOKEN "$work/haochaping" serve -config "$work/bench.yaml" >"$work/serve.out" 2>"$work/serve.err" &
 spid=$!
@@ -51,7 +53,7 @@ metrics=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^haochaping_r
   echo
   echo "Run by \`scripts/bench-sip.sh\` on $(date -u +%Y-%m-%dT%H:%MZ) at commit $(git rev-parse --short HEAD)."
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(go version | cut -d' ' -f3)."
-  echo "Server and load tool on the same machine over loopback; Redis: ${REDIS_URL:-embedded}; calls ramp up at $RATE/s and"
+  echo "Server (sip.shards: $SHARDS) and load tool on the same machine over loopback; Redis: ${REDIS_URL:-embedded}; calls ramp up at $RATE/s and"
   echo "each is held about $HOLD (the key, RFC 4733, is pressed 6 s before the end; the server then announces, thanks and hangs up)."
   echo
   echo "| calls | held at once | rated | lost+failed | answer p50 / p99 ms | gap p50 ms | gap p99 ms | gap max ms | server CPU | loadcall CPU | other CPU | errors |"

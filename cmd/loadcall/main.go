@@ -12,7 +12,7 @@
 //
 // Each call is its own phone: its own RTP socket (source port), sequence
 // numbers, timestamps and SSRC. The RTP of all calls is sent and read by a
-// few shard goroutines (one per CPU) on a 20 ms grid, not by goroutines per
+// few shard goroutines (-shards) on a 20 ms grid, not by goroutines per
 // call, so that the load tool costs the machine it shares with the server as
 // little as possible: each tick a shard sends the next packet of each of its
 // calls, then drains their sockets with non-blocking recvmmsg. The gap is
@@ -55,7 +55,7 @@ func main() {
 
 type options struct {
 	sipAddr, api, token, localIP, unit, runID string
-	calls, rate, serverPID                    int
+	calls, rate, serverPID, shards            int
 	hold, timeout                             time.Duration
 	asJSON                                    bool
 	cpuProfile                                string
@@ -74,6 +74,7 @@ func run(args []string, stdout, stderr io.Writer) error {
 	fs.IntVar(&o.calls, "calls", 100, "concurrent calls to place")
 	fs.IntVar(&o.rate, "rate", 100, "new calls per second while ramping up")
 	fs.IntVar(&o.serverPID, "server-pid", 0, "pid of the server, to report its CPU")
+	fs.IntVar(&o.shards, "shards", 4*runtime.GOMAXPROCS(0), "goroutines sending and reading RTP, spread over the 20 ms frame")
 	fs.DurationVar(&o.hold, "hold", 30*time.Second, "how long each call lasts: the key is pressed hold-6s after the answer")
 	fs.DurationVar(&o.timeout, "timeout", 0, "bound on the whole run (default hold + ramp + 90s)")
 	fs.BoolVar(&o.asJSON, "json", false, "print the result as JSON")
@@ -325,7 +326,7 @@ func load(ctx context.Context, o options) (*Result, error) {
 	// A few shards send and receive every call's RTP.
 	sendCtx, stopSend := context.WithCancel(ctx)
 	defer stopSend()
-	shards := make([]*shard, runtime.GOMAXPROCS(0))
+	shards := make([]*shard, max(o.shards, 1))
 	var shardsDone sync.WaitGroup
 	for i := range shards {
 		shards[i] = &shard{r: newReader()}
