@@ -75,46 +75,23 @@ func freeUDPPort(t *testing.T) int {
 }
 
 // sipp runs one call of scenario (DIGIT replaced by digit) in a temp dir
-// with SIPp's captures linked under pcap/.
+// with SIPp's captures linked under pcap/ (see newSIPp).
 func (s *sipServe) sipp(t *testing.T, scenario, digit, wo string) {
 	t.Helper()
-	bin := needTool(t, "sipp", "sip-tester")
-	dir := t.TempDir()
-	if err := os.Mkdir(filepath.Join(dir, "pcap"), 0o755); err != nil {
+	c := newSIPp(t, s.sipAddr, scenario, digit, "-s", "rate", "-key", "wo", wo)
+	if err := os.Mkdir(filepath.Join(c.dir, "pcap"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	caps, _ := filepath.Glob("/usr/share/sip-tester/*.pcap")
 	if len(caps) == 0 {
 		t.Fatal("no SIPp captures in /usr/share/sip-tester: apt-get install -y sip-tester")
 	}
-	for _, c := range caps {
-		if err := os.Symlink(c, filepath.Join(dir, "pcap", filepath.Base(c))); err != nil {
+	for _, p := range caps {
+		if err := os.Symlink(p, filepath.Join(c.dir, "pcap", filepath.Base(p))); err != nil {
 			t.Fatal(err)
 		}
 	}
-	b, err := os.ReadFile(filepath.Join("testdata", "sipp", scenario+".xml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	sf := filepath.Join(dir, scenario+".xml")
-	if err := os.WriteFile(sf, []byte(strings.ReplaceAll(string(b), "DIGIT", digit)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-sf", sf, s.sipAddr, "-s", "rate", "-m", "1", "-l", "1",
-		"-i", "127.0.0.1", "-mi", "127.0.0.1", "-p", fmt.Sprint(freeUDPPort(t)), "-mp", fmt.Sprint(freeUDPPort(t)&^1),
-		"-key", "wo", wo, "-timeout", "50s", "-timeout_error", "-trace_err", "-nostdin")
-	cmd.Dir = dir
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		errs, _ := filepath.Glob(filepath.Join(dir, "*_errors.log"))
-		var el []byte
-		if len(errs) > 0 {
-			el, _ = os.ReadFile(errs[0])
-		}
-		t.Fatalf("sipp %s: %v\n%s\n%s\nserve log:\n%s", scenario, err, tail(string(out), 2000), el, tail(s.stderr.String(), 4000))
-	}
+	c.mustRun(t, s)
 }
 
 func tail(s string, n int) string {
