@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # bench-sip.sh: the SIP/RTP load benchmark of issue 3. Starts `haochaping
-# serve` with SIP on loopback (embedded Redis, or a real one with
-# REDIS_URL=redis://...), runs cmd/loadcall at 250, 500, 1000 and 2000
+# serve` with SIP on loopback (Redis: a redis-server it starts on a free
+# port, as in production; REDIS_URL=embedded for the in-process development
+# Redis, or REDIS_URL=redis://... for another), runs cmd/loadcall at 250, 500, 1000 and 2000
 # concurrent calls (each held about HOLD, default 30s) and writes
 # bench/sip-results.md. Usage: scripts/bench-sip.sh [CALLS...]
 set -euo pipefail
@@ -16,14 +17,25 @@ HTTP_PORT=${HTTP_PORT:-28080}
 TOKEN=bench-admin-token-000000
 OUT=${OUT:-bench/sip-results.md}
 work=$(mktemp -d)
-trap 'if [[ -n "${spid:-}" ]]; then kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+trap 'if [[ -n "${spid:-}" ]]; then kill "$spid" 2>/dev/null || true; wait "$spid" 2>/dev/null || true; fi
+  if [[ -n "${rpid:-}" ]]; then kill "$rpid" 2>/dev/null || true; wait "$rpid" 2>/dev/null || true; fi; rm -rf "$work"' EXIT
+REDIS_URL=${REDIS_URL:-local}
+if [[ $REDIS_URL == local ]]; then
+  rport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+  redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" >"$work/redis.log" 2>&1 &
+  rpid=$!
+  for _ in $(seq 50); do redis-cli -p "$rport" ping 2>/dev/null | grep -q PONG && break; sleep 0.1; done
+  REDIS_URL=redis://127.0.0.1:$rport/0
+  REDIS_DESC="redis-server $(redis-server --version | grep -o 'v=[0-9.]*' | cut -c3-) on loopback, started by the script (its CPU is in other CPU)"
+fi
+REDIS_DESC=${REDIS_DESC:-$REDIS_URL}
 
 go build -o "$work/haochaping" ./cmd/haochaping
 go build -o "$work/loadcall" ./cmd/loadcall
 cat > "$work/bench.yaml" <<YAML
 log: {level: warn}
 http: {addr: "127.0.0.1:$HTTP_PORT"}
-redis: {url: "${REDIS_URL:-embedded}", namespace: bench}
+redis: {url: "$REDIS_URL", namespace: bench}
 sip:
   enabled: true
   addr: "127.0.0.1:$SIP_PORT"
@@ -53,7 +65,7 @@ metrics=$(curl -s "http://127.0.0.1:$HTTP_PORT/metrics" | grep -E '^haochaping_r
   echo
   echo "Run by \`scripts/bench-sip.sh\` on $(date -u +%Y-%m-%dT%H:%MZ) at commit $(git rev-parse --short HEAD)."
   echo "Machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), $(awk '/MemTotal/{printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(uname -sr), $(go version | cut -d' ' -f3)."
-  echo "Server (sip.shards: $SHARDS) and load tool on the same machine over loopback; Redis: ${REDIS_URL:-embedded}; calls ramp up at $RATE/s and"
+  echo "Server (sip.shards: $SHARDS) and load tool on the same machine over loopback; Redis: $REDIS_DESC; calls ramp up at $RATE/s and"
   echo "each is held about $HOLD (the key, RFC 4733, is pressed 6 s before the end; the server then announces, thanks and hangs up)."
   echo
   echo "| calls | held at once | rated | lost+failed | answer p50 / p99 ms | gap p50 ms | gap p99 ms | gap max ms | server CPU | loadcall CPU | other CPU | errors |"
