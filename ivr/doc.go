@@ -16,5 +16,5 @@
 // generates the WAV files.
 //
 // Imports: the standard library, prometheus/client_golang and, from this
-// project, only internal/clock.
+// project, only the leaves internal/clock and internal/phone.
 package ivr

@@ -101,7 +101,7 @@ func (c *Call) Transport() string { return strings.ToUpper(c.req.Transport()) }
 
 // CallerNumber returns the caller's number: the user of the
 // P-Asserted-Identity (sip: or tel: URI) if present, else of From. It is
-// personal data: never log it in clear (MaskNumber).
+// personal data: never log it in clear (phone.Mask).
 func (c *Call) CallerNumber() string {
 	if v := c.Header("P-Asserted-Identity"); v != "" {
 		if n := uriUser(v); n != "" {
@@ -303,19 +303,4 @@ func (c *Call) setMedia(m *Media) {
 	}
 	c.mu.Unlock()
 	c.st.update(m)
-}
-
-// MaskNumber hides the middle of a phone number for logs: 13812341234
-// becomes 138****1234.
-func MaskNumber(n string) string {
-	r := []rune(n)
-	switch {
-	case len(r) == 0:
-		return ""
-	case len(r) > 7:
-		return string(r[:3]) + "****" + string(r[len(r)-4:])
-	case len(r) > 2:
-		return "****" + string(r[len(r)-2:])
-	}
-	return "****"
 }

@@ -14,7 +14,7 @@
 // digits, and the caller (the ivr package, joined in cmd/haochaping) decides
 // what they mean. It may import the standard library, sipgo, pion and the
 // Prometheus client, and of this module only small internal leaves such as
-// internal/clock; never casecore, ivr or sms.
+// internal/clock and internal/phone; never casecore, ivr or sms.
 //
 // Audio throughout is 8 kHz, 16-bit linear PCM in 20 ms frames of 160
 // samples (FrameSamples), the only format the G.711 codecs need.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -554,7 +555,7 @@ func (s *Server) invite(req *siplib.Request, tx siplib.ServerTransaction, log *s
 		digits: make(chan rune, digitBuffer), done: make(chan struct{}), contact: s.contact(req.Transport())}
 	c.ctx, c.cancel = context.WithCancel(callCtx)
 	defer c.cancel()
-	c.log = log.With("caller", MaskNumber(c.CallerNumber()), "transport", c.Transport())
+	c.log = log.With("caller", phone.Mask(c.CallerNumber()), "transport", c.Transport())
 	if media != nil {
 		c.st = newStream(conn, media.Remote, media.Codec(), media.Local.Sends() && !media.Remote.Addr().IsUnspecified())
 	} else {

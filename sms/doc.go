@@ -12,8 +12,8 @@
 // console provider (console.go) and the metrics (metrics.go).
 //
 // Gateways live in sub-packages (sms/smpp, sms/kannel) and may import this
-// package; this package imports the standard library, go-redis and the
-// Prometheus client. It never imports casecore, sip or ivr: it declares the
+// package; this package imports the standard library, go-redis, the
+// Prometheus client and the leaf internal/phone. It never imports casecore, sip or ivr: it declares the
 // Recorder it needs, and cmd/haochaping adapts the case core to it and maps
 // sms.Level to the case core's level by name, never by position.
 //

@@ -8,8 +8,8 @@
 // logic (client.go, session.go) and the simulator (sim.go). It knows nothing
 // of ratings, invitations or the outbox: the sms package adapts it.
 //
-// Imports: the standard library and prometheus client_golang only; never
-// the parent sms package or any other project package.
+// Imports: the standard library, prometheus client_golang and the leaf
+// internal/phone; never the parent sms package or any other project package.
 //
 // # Delivery guarantees
 //
