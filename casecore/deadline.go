@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 )
@@ -145,10 +144,48 @@ func (s *Service) FireDue(ctx context.Context, limit int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
+	// Compute every case's firings from this read and apply them in one
+	// pipelined round; a case whose compare-and-set lost (another worker or a
+	// person moved it meanwhile) is fired again alone from a fresh read.
 	var errs []error
+	var batch []*Change
+	var batchIDs []string
+	var batchFired [][]Escalation
 	for i, id := range caseIDs {
-		if err := s.fireCase(ctx, id, cases[i], now); err != nil {
-			errs = append(errs, err)
+		if cases[i] == nil {
+			if err := s.fireCase(ctx, id, nil, now); err != nil {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		ch, fired, err := s.caseFirings(ctx, cases[i], now)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("fire case %s: %w", id, err))
+			continue
+		}
+		if ch != nil {
+			batch, batchIDs, batchFired = append(batch, ch), append(batchIDs, id), append(batchFired, fired)
+		}
+	}
+	for i, err := range s.store.ApplyMany(ctx, batch) {
+		id := batchIDs[i]
+		switch {
+		case errors.Is(err, ErrConflict):
+			s.metrics.conflict()
+			c, gerr := s.store.GetCase(ctx, id)
+			if errors.Is(gerr, ErrNotFound) {
+				c, gerr = nil, nil
+			}
+			if gerr == nil {
+				gerr = s.fireCase(ctx, id, c, now)
+			}
+			if gerr != nil {
+				errs = append(errs, gerr)
+			}
+		case err != nil:
+			errs = append(errs, fmt.Errorf("fire case %s: %w", id, err))
+		default:
+			s.logFired(id, batchFired[i])
 		}
 	}
 	for i, id := range ratingIDs {
@@ -184,11 +221,15 @@ func (s *Service) fireCase(ctx context.Context, id string, c *Case, now time.Tim
 		if err != nil {
 			return fmt.Errorf("fire case %s: %w", id, err)
 		}
-		for _, f := range fired {
-			s.metrics.fired(f.Clock, f.Kind)
-			s.log.Info("deadline fired", "case_id", id, "clock", f.Clock, "kind", f.Kind, "due_at", f.DueAt)
-		}
+		s.logFired(id, fired)
 		return nil
+	}
+}
+
+func (s *Service) logFired(id string, fired []Escalation) {
+	for _, f := range fired {
+		s.metrics.fired(f.Clock, f.Kind)
+		s.log.Info("deadline fired", "case_id", id, "clock", f.Clock, "kind", f.Kind, "due_at", f.DueAt)
 	}
 }
 
@@ -425,15 +466,4 @@ func (s *Service) recompute(ctx context.Context, ref DeadlineRef) (bool, error) 
 		}
 		return err == nil, err
 	}
-}
-
-// sortedKinds returns the clock kinds of m in workflow order.
-func sortedKinds(m map[ClockKind]Deadline) []ClockKind {
-	var ks []ClockKind
-	for _, k := range ClockKinds {
-		if _, ok := m[k]; ok {
-			ks = append(ks, k)
-		}
-	}
-	return slices.Clip(ks)
 }

@@ -37,6 +37,9 @@ type Store interface {
 	// case or rating does not match, and *DuplicateError when NewRating's
 	// idempotency key is already known.
 	Apply(ctx context.Context, ch *Change) error
+	// ApplyMany applies changes in one round trip; each succeeds or fails on
+	// its own, as Apply would, and errs[i] is the result of chs[i].
+	ApplyMany(ctx context.Context, chs []*Change) (errs []error)
 	GetRating(ctx context.Context, id string) (*Rating, error)
 	GetNoRating(ctx context.Context, id string) (*NoRating, error)
 	GetRatings(ctx context.Context, ids []string) ([]*Rating, error)

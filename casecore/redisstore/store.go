@@ -342,6 +342,9 @@ func applyResult(res []string, ch *casecore.Change) error {
 // each change succeeds or fails on its own.
 func (s *Store) ApplyMany(ctx context.Context, chs []*casecore.Change) []error {
 	errs := make([]error, len(chs))
+	if len(chs) == 0 {
+		return errs
+	}
 	cmds := make([]*redis.Cmd, len(chs))
 	now := time.Now()
 	pipe := s.rdb.Pipeline()
