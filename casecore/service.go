@@ -253,7 +253,7 @@ func (s *Service) submitOnce(ctx context.Context, actor Actor, in RatingInput, f
 		RatedAt: in.RatedAt.Round(time.Millisecond), ReceivedAt: now, FollowupOf: in.FollowupOf, Seq: 1, Version: 1}
 	ch := &Change{NewRating: r, Fingerprint: fp}
 	day := DateOf(r.RatedAt)
-	ev := Event{Type: "rating_received", Rating: r.ID, Unit: r.UnitID, Level: r.Level, Chan: r.Channel, At: now}
+	ev := Event{Type: "rating_received", Rating: r.ID, Unit: r.UnitID, Level: r.Level, Chan: r.Channel, At: now, Comment: r.Comment != ""}
 	if r.Comment != "" {
 		rules := s.cfg.Rules
 		clk := s.newClock(rules, ClockTextReview, now)

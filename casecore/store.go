@@ -140,7 +140,10 @@ type Event struct {
 	Actor  string    `json:"actor,omitempty"`
 	Level  Level     `json:"level,omitempty"`
 	Chan   Channel   `json:"channel,omitempty"`
-	At     time.Time `json:"at"`
+	// Comment marks a rating_received event whose rating has a comment
+	// waiting for text review, so consumers need not read every rating.
+	Comment bool      `json:"comment,omitempty"`
+	At      time.Time `json:"at"`
 }
 
 // Change is everything one operation changes, applied atomically.

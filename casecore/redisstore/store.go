@@ -298,6 +298,9 @@ func eventFields(e casecore.Event) []string {
 	add("actor", e.Actor)
 	add("level", string(e.Level))
 	add("channel", string(e.Chan))
+	if e.Comment {
+		add("comment", "1")
+	}
 	add("at", strconv.FormatInt(e.At.UnixMilli(), 10))
 	return f
 }

@@ -101,6 +101,9 @@ func (x *TextIndex) handle(ctx context.Context, v map[string]any) error {
 	id := str(v["rating_id"])
 	switch str(v["type"]) {
 	case "rating_received":
+		if str(v["comment"]) != "1" {
+			return nil // no comment, nothing to review
+		}
 		r, err := x.store.GetRating(ctx, id)
 		if errors.Is(err, casecore.ErrNotFound) {
 			return nil
