@@ -14,8 +14,8 @@ echo "== Go micro-benchmarks (calendar, DTMF, G.711, SMS parser, SMPP submit win
   echo "# Go benchmarks, $stamp"
   echo
   echo '```'
-  go test -run '^$' -bench . -benchmem -count 5 \
-    ./casecore/ ./sip/ ./sms/ ./sms/smpp/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg|ok)'
+  go test -run '^$' -bench . -benchmem -count 3 \
+    ./casecore/ ./sip/ ./sms/ ./sms/smpp/ ./internal/web/ 2>&1 | grep -E '^(Benchmark|goos|goarch|cpu|pkg|ok)'
   echo '```'
 } > bench/go-bench.txt.md
 echo "wrote bench/go-bench.txt.md"
