@@ -113,6 +113,21 @@ func (c *EventConsumer) reclaim(ctx context.Context) {
 }
 
 func (c *EventConsumer) process(ctx context.Context, msgs []redis.XMessage) {
+	// Entries handled (or dropped as permanent failures) are acknowledged
+	// together at the end, in one XACK; those that failed stay pending.
+	done := make([]string, 0, len(msgs))
+	defer func() {
+		if len(done) == 0 {
+			return
+		}
+		// Entries handled during shutdown are still acknowledged, briefly,
+		// so they are not handled again at the next start.
+		ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+		defer cancel()
+		if err := c.rdb.XAck(ackCtx, c.stream, c.group, done...).Err(); err != nil {
+			c.log.Warn("sms events: ack", "entries", len(done), "err", err)
+		}
+	}()
 	for _, m := range msgs {
 		ev := Event{ID: m.ID, Fields: make(map[string]string, len(m.Values))}
 		for k, v := range m.Values {
@@ -126,12 +141,13 @@ func (c *EventConsumer) process(ctx context.Context, msgs []redis.XMessage) {
 		case errors.As(err, &perm):
 			c.log.Warn("sms events: entry dropped", "entry", m.ID, "type", ev.Type, "err", err)
 		default:
+			if ctx.Err() != nil {
+				return // shutting down: the rest stays pending for the next start
+			}
 			c.log.Warn("sms events: entry left pending for a retry", "entry", m.ID, "type", ev.Type, "err", err)
 			continue
 		}
-		if err := c.rdb.XAck(ctx, c.stream, c.group, m.ID).Err(); err != nil {
-			c.log.Warn("sms events: ack", "entry", m.ID, "err", err)
-		}
+		done = append(done, m.ID)
 	}
 }
 

@@ -54,6 +54,12 @@ const (
 // startServe writes a config and runs serve with it; env adds overrides.
 func startServe(t *testing.T, redisURL string, extraYAML string, env map[string]string) *server {
 	t.Helper()
+	return startServeWith(t, redisURL, extraYAML, env, 5*time.Second)
+}
+
+// startServeWith is startServe with its own shutdown.timeout.
+func startServeWith(t *testing.T, redisURL, extraYAML string, env map[string]string, shutdown time.Duration) *server {
+	t.Helper()
 	dir := t.TempDir()
 	cfg := fmt.Sprintf(`log: {level: debug}
 http: {addr: "127.0.0.1:0"}
@@ -64,8 +70,8 @@ auth:
     - {name: h-g08, token: %s, role: handler, units: [fh-g08]}
     - {name: sup, token: %s, role: supervisor}
 deadlines: {poll: 50ms}
-shutdown: {timeout: 5s}
-%s`, redisURL, "e2e", intakeToken, handlerToken, superToken, extraYAML)
+shutdown: {timeout: %s}
+%s`, redisURL, "e2e", intakeToken, handlerToken, superToken, shutdown, extraYAML)
 	path := filepath.Join(dir, "haochaping.yaml")
 	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
 		t.Fatal(err)

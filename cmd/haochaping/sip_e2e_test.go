@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -27,31 +26,8 @@ type sipServe struct {
 
 func startSIPServe(t *testing.T) *sipServe {
 	t.Helper()
-	prompts, err := filepath.Abs("../../configs/prompts/zh-CN")
-	if err != nil {
-		t.Fatal(err)
-	}
-	rs := redistest.Start(t)
 	// answer_delay leaves time for a CANCEL after the 180.
-	s := startServe(t, rs.URL, fmt.Sprintf(`sip:
-  enabled: true
-  addr: "127.0.0.1:0"
-  allow: [127.0.0.0/8]
-  rtp_ports: 30000-39999
-  answer_delay: 700ms
-  ivr: {prompt_dir: %q, digit_timeout: 10s}
-`, prompts), nil)
-	re := regexp.MustCompile(`msg="sip: listening".* udp=(\S+)`)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if m := re.FindStringSubmatch(s.stderr.String()); m != nil {
-			return &sipServe{server: s, sipAddr: m[1], rs: rs}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no sip listening line:\n%s", s.stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return startSIPServeWith(t, "  allow: [127.0.0.0/8]\n  answer_delay: 700ms", 5*time.Second)
 }
 
 // needTool fails (never skips) when a peer is missing: CI installs it.

@@ -1,12 +1,9 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -34,12 +31,12 @@ func startSIPServeWith(t *testing.T, sipYAML string, shutdown time.Duration) *si
 		t.Fatal(err)
 	}
 	rs := redistest.Start(t)
-	s := startServeShutdown(t, rs.URL, fmt.Sprintf(`sip:
+	s := startServeWith(t, rs.URL, fmt.Sprintf(`sip:
   enabled: true
   addr: "127.0.0.1:0"
   rtp_ports: 30000-39999
   ivr: {prompt_dir: %q, digit_timeout: 10s}
-%s`, prompts, sipYAML), shutdown)
+%s`, prompts, sipYAML), nil, shutdown)
 	re := regexp.MustCompile(`msg="sip: listening".* udp=(\S+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -51,51 +48,6 @@ func startSIPServeWith(t *testing.T, sipYAML string, shutdown time.Duration) *si
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// startServeShutdown is startServe with shutdown.timeout set, which
-// startServe fixes at 5 s (the config rejects a second shutdown key).
-func startServeShutdown(t *testing.T, redisURL, extraYAML string, shutdown time.Duration) *server {
-	t.Helper()
-	cfg := fmt.Sprintf(`log: {level: debug}
-http: {addr: "127.0.0.1:0"}
-redis: {url: %q, namespace: e2e}
-auth:
-  tokens:
-    - {name: intake, token: %s, role: intake}
-    - {name: h-g08, token: %s, role: handler, units: [fh-g08]}
-    - {name: sup, token: %s, role: supervisor}
-deadlines: {poll: 50ms}
-shutdown: {timeout: %s}
-%s`, redisURL, intakeToken, handlerToken, superToken, shutdown, extraYAML)
-	path := filepath.Join(t.TempDir(), "haochaping.yaml")
-	if err := os.WriteFile(path, []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	getenv := func(k string) string {
-		if k == "HAOCHAPING_ADMIN_TOKEN" {
-			return adminToken
-		}
-		return ""
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	pr, pw := io.Pipe()
-	s := &server{t: t, cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
-	go func() {
-		err := run(ctx, []string{"serve", "-config", path}, pw, s.stderr, getenv)
-		pw.CloseWithError(fmt.Errorf("serve ended: %v", err))
-		s.done <- err
-	}()
-	line, err := bufio.NewReader(pr).ReadString('\n')
-	if err != nil {
-		cancel()
-		t.Fatalf("serve did not start: %v\n%s", err, s.stderr.String())
-	}
-	go io.Copy(io.Discard, pr)
-	f := strings.Fields(line)
-	s.base = "http://" + f[len(f)-1]
-	t.Cleanup(func() { s.stop() })
-	return s
 }
 
 // stopAsync begins the shutdown of serve without waiting for it; the

@@ -77,18 +77,27 @@ func (x *TextIndex) Run(ctx context.Context) error {
 			continue
 		}
 		n := 0
+		var done []string // acknowledged together, in one XACK
 		for _, s := range res {
 			for _, m := range s.Messages {
 				n++
 				if err := x.handle(ctx, m.Values); err != nil {
 					if ctx.Err() != nil {
-						return nil // shutting down: the rest stays pending for the next start
+						break // shutting down: the rest stays pending for the next start
 					}
 					x.log.Warn("text index", "event", m.ID, "err", err)
 					continue // stays pending; retried on the next start
 				}
-				_ = x.rdb.XAck(ctx, x.stream, Group, m.ID).Err()
+				done = append(done, m.ID)
 			}
+		}
+		if len(done) > 0 {
+			ackCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Second)
+			_ = x.rdb.XAck(ackCtx, x.stream, Group, done...).Err()
+			cancel()
+		}
+		if ctx.Err() != nil {
+			return nil
 		}
 		if pending && n == 0 {
 			pending = false
