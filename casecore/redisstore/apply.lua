@@ -7,7 +7,8 @@
 --                             {"DUP", existing value} is returned.
 --   conds:   [[k, version]]   each record key must hold "<version>\n..." (0: must not exist),
 --                             else nothing is written and {"CONFLICT", k} is returned.
---   sets:    [[k, value]]     records to write ("<version>\n<json>").
+--   sets:    [[k, a]]         records to write: ARGV[a] ("<version>\n<json>") to KEYS[k].
+-- ARGV[2...]: the records, passed apart so the payload stays small to parse.
 --   ops:     [[op, k, ...]]   index and counter writes, in order:
 --              zadd k score member | zrem k member | sadd k member | srem k member
 --              hincrby k field n | hset k field value | happend k field value max | rpush k value
@@ -31,7 +32,7 @@ for _, c in ipairs(p.conds or {}) do
 end
 
 if p.idem then redis.call('HSET', KEYS[p.idem[1]], p.idem[2], p.idem[3]) end
-for _, s in ipairs(p.sets or {}) do redis.call('SET', KEYS[s[1]], s[2]) end
+for _, s in ipairs(p.sets or {}) do redis.call('SET', KEYS[s[1]], ARGV[s[2]]) end
 
 for _, o in ipairs(p.ops or {}) do
   local op, k = o[1], KEYS[o[2]]

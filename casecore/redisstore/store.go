@@ -77,7 +77,7 @@ type payload struct {
 	Now      int64       `json:"now"`
 	Idem     []any       `json:"idem,omitempty"`
 	Conds    [][2]any    `json:"conds,omitempty"`
-	Sets     [][2]any    `json:"sets,omitempty"`
+	Sets     [][2]int    `json:"sets,omitempty"` // key index, ARGV index of the record
 	Ops      [][]any     `json:"ops,omitempty"`
 	Referral *refPayload `json:"referral,omitempty"`
 	Events   evPayload   `json:"events"`
@@ -100,11 +100,34 @@ type evPayload struct {
 	List   [][]string `json:"list"`
 }
 
-// builder collects KEYS and refers to them by 1-based index.
+// builder collects KEYS and refers to them by 1-based index. Records go in
+// ARGV after the payload, unescaped: the script reads them as they are,
+// rather than parsing them out of the payload's JSON.
 type builder struct {
-	keys []string
-	idx  map[string]int
-	p    payload
+	keys    []string
+	idx     map[string]int
+	p       payload
+	records []string
+}
+
+// set writes record rec to key k.
+func (b *builder) set(k, rec string) {
+	b.records = append(b.records, rec)
+	b.p.Sets = append(b.p.Sets, [2]int{b.key(k), len(b.records) + 1})
+}
+
+// argv returns ARGV: the payload, then the records.
+func (b *builder) argv() ([]any, error) {
+	arg, err := json.Marshal(b.p)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]any, 1, 1+len(b.records))
+	out[0] = arg
+	for _, r := range b.records {
+		out = append(out, r)
+	}
+	return out, nil
 }
 
 func (b *builder) key(k string) int {
@@ -191,7 +214,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		}
 		rk := s.k.rating(r.ID)
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), 0})
-		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
+		b.set(rk, rec)
 		if r.WorkOrderID != "" {
 			b.op("happend", s.k.workOrders(r.WorkOrderID), r.WorkOrderID, r.ID, maxIndexed)
 		}
@@ -209,7 +232,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		}
 		nk := s.k.noRating(n.ID)
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(nk), 0})
-		b.p.Sets = append(b.p.Sets, [2]any{b.key(nk), rec})
+		b.set(nk, rec)
 	}
 	if r := ch.Rating; r != nil {
 		body, err := encodeRating(r)
@@ -219,7 +242,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		}
 		rk := s.k.rating(r.ID)
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), ch.RatingExpect})
-		b.p.Sets = append(b.p.Sets, [2]any{b.key(rk), rec})
+		b.set(rk, rec)
 	}
 	if c := ch.Case; c != nil {
 		body, err := encodeCase(c)
@@ -229,7 +252,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		}
 		ck := s.k.caseKey(c.ID)
 		b.p.Conds = append(b.p.Conds, [2]any{b.key(ck), ch.CaseExpect})
-		b.p.Sets = append(b.p.Sets, [2]any{b.key(ck), rec})
+		b.set(ck, rec)
 		score := sortScore(c)
 		if ch.PrevState == "" {
 			b.op("sadd", s.k.caseUnits(), c.UnitID)
@@ -311,11 +334,11 @@ func (s *Store) Apply(ctx context.Context, ch *casecore.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	arg, err := json.Marshal(b.p)
+	argv, err := b.argv()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	res, err := applyScript.Run(ctx, s.rdb, b.keys, arg).StringSlice()
+	res, err := applyScript.Run(ctx, s.rdb, b.keys, argv...).StringSlice()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -357,12 +380,12 @@ func (s *Store) ApplyMany(ctx context.Context, chs []*casecore.Change) []error {
 			errs[i] = err
 			continue
 		}
-		arg, err := json.Marshal(b.p)
+		argv, err := b.argv()
 		if err != nil {
 			errs[i] = err
 			continue
 		}
-		cmds[i] = applyScript.EvalSha(ctx, pipe, b.keys, arg)
+		cmds[i] = applyScript.EvalSha(ctx, pipe, b.keys, argv...)
 	}
 	_, _ = pipe.Exec(ctx)
 	var retry []int
