@@ -16,6 +16,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -199,12 +200,34 @@ var Env = []struct{ Name, Key string }{
 	{"HAOCHAPING_ADMIN_PASSWORD", "dashboard.admin_password"},
 }
 
-func (c *Config) applyEnv(env func(string) string) {
-	set := func(name string, dst *string) {
-		if v := env(name); v != "" {
-			*dst = v
-		}
+// envString sets *dst from the variable name when it is set.
+func envString(env func(string) string, name string, dst *string) {
+	if v := env(name); v != "" {
+		*dst = v
 	}
+}
+
+// envInt sets *dst from the variable name when it is set; a value that is
+// not a number becomes -1, which validation refuses naming the key.
+func envInt(env func(string) string, name string, dst *int) {
+	if v := env(name); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			n = -1
+		}
+		*dst = n
+	}
+}
+
+// defString sets *dst to v when it is empty.
+func defString(dst *string, v string) {
+	if *dst == "" {
+		*dst = v
+	}
+}
+
+func (c *Config) applyEnv(env func(string) string) {
+	set := func(name string, dst *string) { envString(env, name, dst) }
 	set("HAOCHAPING_REDIS_URL", &c.Redis.URL)
 	set("HAOCHAPING_REDIS_NAMESPACE", &c.Redis.Namespace)
 	set("HAOCHAPING_HTTP_ADDR", &c.HTTP.Addr)
@@ -220,11 +243,7 @@ func (c *Config) applyEnv(env func(string) string) {
 }
 
 func (c *Config) applyDefaults() {
-	def := func(dst *string, v string) {
-		if *dst == "" {
-			*dst = v
-		}
-	}
+	def := defString
 	def(&c.Log.Level, DefaultLogLevel)
 	def(&c.Log.Format, DefaultLogFormat)
 	def(&c.HTTP.Addr, DefaultHTTPAddr)

@@ -132,20 +132,8 @@ var SMSEnv = []struct{ Name, Key string }{
 }
 
 func (c *SMS) applyEnv(env func(string) string) {
-	set := func(name string, dst *string) {
-		if v := env(name); v != "" {
-			*dst = v
-		}
-	}
-	setInt := func(name string, dst *int) {
-		if v := env(name); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				n = -1 // validate names the key
-			}
-			*dst = n
-		}
-	}
+	set := func(name string, dst *string) { envString(env, name, dst) }
+	setInt := func(name string, dst *int) { envInt(env, name, dst) }
 	set("HAOCHAPING_SMS_PROVIDER", &c.Provider)
 	set("HAOCHAPING_SMS_SEND_WINDOW", &c.SendWindow)
 	setInt("HAOCHAPING_SMS_DAILY_CAP", &c.DailyCap)
@@ -163,11 +151,7 @@ func (c *SMS) applyEnv(env func(string) string) {
 }
 
 func (c *SMS) applyDefaults() {
-	def := func(dst *string, v string) {
-		if *dst == "" {
-			*dst = v
-		}
-	}
+	def := defString
 	def(&c.Provider, DefaultSMSProvider)
 	def(&c.SendWindow, DefaultSMSSendWindow)
 	def(&c.TimeZone, DefaultSMSTimeZone)
