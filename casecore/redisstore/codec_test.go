@@ -1,7 +1,10 @@
 package redisstore
 
 import (
+	"errors"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
@@ -85,5 +88,45 @@ func TestIndexKeepsNewest(t *testing.T) {
 	ids := splitIDs(v)
 	if len(ids) != maxIndexed || ids[len(ids)-1] != "R"+time.Duration(maxIndexed+4).String() || ids[0] != "R5ns" {
 		t.Errorf("index holds %d ids from %s to %s", len(ids), ids[0], ids[len(ids)-1])
+	}
+}
+
+// TestConcurrentApplyBatches: many callers at once share pipelines, and each
+// gets the result of its own change (created, or a duplicate of its key).
+func TestConcurrentApplyBatches(t *testing.T) {
+	srv := redistest.Start(t)
+	st := New(srv.Client(t), Config{Namespace: "batch"})
+	ctx := t.Context()
+	const n = 400
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			key := fmt.Sprint("k", i/2) // every key twice: one creates, one is a duplicate
+			r := &casecore.Rating{ID: fmt.Sprint("R", i), IdempotencyKey: key, Channel: casecore.ChannelAPI,
+				Level: casecore.Satisfied, UnitID: "u", RatedAt: time.Now(), Version: 1, Seq: 1}
+			errs[i] = st.Apply(ctx, &casecore.Change{NewRating: r, Fingerprint: "f"})
+		}()
+	}
+	wg.Wait()
+	created, dups := 0, 0
+	for i, err := range errs {
+		var dup *casecore.DuplicateError
+		switch {
+		case err == nil:
+			created++
+		case errors.As(err, &dup):
+			dups++
+			if other := dup.RatingID; other == fmt.Sprint("R", i) {
+				t.Errorf("rating %d is a duplicate of itself", i)
+			}
+		default:
+			t.Fatalf("apply %d: %v", i, err)
+		}
+	}
+	if created != n/2 || dups != n/2 {
+		t.Errorf("created %d, duplicates %d; want %d each", created, dups, n/2)
 	}
 }

@@ -333,11 +333,25 @@ type recorder struct {
 
 func (r *recorder) DialHook(next redis.DialHook) redis.DialHook { return next }
 func (r *recorder) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
-	return next
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		err := next(ctx, cmds)
+		for _, c := range cmds {
+			r.capture(c, c.Err())
+		}
+		return err
+	}
 }
 func (r *recorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		err := next(ctx, cmd)
+		r.capture(cmd, err)
+		return err
+	}
+}
+
+// capture keeps the first successful run of the apply script.
+func (r *recorder) capture(cmd redis.Cmder, err error) {
+	{
 		name := strings.ToLower(cmd.Name())
 		if !r.off.Load() && (name == "evalsha" || name == "eval") && err == nil {
 			r.mu.Lock()
@@ -355,7 +369,6 @@ func (r *recorder) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 			}
 			r.mu.Unlock()
 		}
-		return err
 	}
 }
 
