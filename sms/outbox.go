@@ -483,8 +483,12 @@ func (o *Outbox) ApplyReceipt(ctx context.Context, provider string, r Receipt) (
 	if part == "" {
 		part = r.MessageID
 	}
+	own := ""
+	if r.OwnID {
+		own = r.MessageID
+	}
 	res, err := receiptScript.Run(ctx, o.rdb, []string{o.k.rid(provider, r.MessageID)}, o.k.p, part, r.Status,
-		o.now().UnixMilli(), o.cfg.KeepTerminal.Milliseconds()).StringSlice()
+		o.now().UnixMilli(), o.cfg.KeepTerminal.Milliseconds(), own).StringSlice()
 	if err != nil {
 		return "", "", fmt.Errorf("sms receipt: %w", err)
 	}

@@ -269,8 +269,23 @@ for pid in string.gmatch(ARGV[5], '[^,]+') do
   all = all .. pid
 end
 if all ~= '' then redis.call('HSET', KEYS[1], 'ids', all) end
-if f[1] ~= 'sending' or f[2] ~= ARGV[2] then return 'stale' end
 local o = ARGV[3]
+-- A gateway that delivers at once (Kannel's fake SMSC, some SMPP SMSCs) can
+-- report delivery before the send returns: the message is then already
+-- delivered under this lease. It was sent all the same: record that, and
+-- mark the invitation sent so replies match it.
+if f[1] == 'delivered' and f[2] == ARGV[2] and o == 'sent' then
+  redis.call('HSET', KEYS[1], 'sent', now, 'provider', ARGV[8], 'updated', now)
+  redis.call('ZREM', KEYS[2], id)
+  redis.call('PEXPIRE', KEYS[1], ttl)
+  move(p, id, 'delivered', 'delivered', now, ttl)
+  if f[3] and f[3] ~= '' then
+    local ik = p .. 'inv:' .. f[3]
+    if redis.call('EXISTS', ik) == 1 then redis.call('HSETNX', ik, 'sent', now) end
+  end
+  return 'ok'
+end
+if f[1] ~= 'sending' or f[2] ~= ARGV[2] then return 'stale' end
 if o == 'sent' then
   redis.call('HSET', KEYS[1], 'state', 'sent', 'sent', now, 'provider', ARGV[8], 'err', '', 'updated', now)
   redis.call('ZREM', KEYS[2], id)
@@ -295,7 +310,8 @@ return 'ok'
 
 // receiptScript applies a delivery receipt.
 // KEYS: 1 the provider id's mapping (rid:<prov>:<id>).
-// ARGV: 1 prefix, 2 part key, 3 status (delivered, failed, expired), 4 now (ms), 5 TTL (ms).
+// ARGV: 1 prefix, 2 part key, 3 status (delivered, failed, expired), 4 now (ms), 5 TTL (ms),
+// 6 our message ID when the gateway reports with it (else empty: KEYS[1] maps the gateway's id).
 // A message is delivered once as many distinct parts were delivered as it
 // has segments; a failure counts only while the message is not delivered.
 // Returns {result, message ID}: result delivered, partial, failed,
@@ -303,7 +319,8 @@ return 'ok'
 var receiptScript = redis.NewScript(luaStates + `
 local p, now = ARGV[1], tonumber(ARGV[4])
 ready(p, now)
-local id = redis.call('GET', KEYS[1])
+local id = ARGV[6]
+if id == nil or id == '' then id = redis.call('GET', KEYS[1]) end
 if not id then return {'unknown', ''} end
 local k = p .. 'msg:' .. id
 local f = redis.call('HMGET', k, 'state', 'segs')

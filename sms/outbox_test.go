@@ -302,3 +302,31 @@ func BenchmarkOutboxEnqueue(b *testing.B) {
 		}
 	}
 }
+
+// TestOutboxReceiptBeforeSendReturns: a gateway that delivers at once
+// (Kannel's fake SMSC) reports delivery before its send call returns. The
+// receipt must not be lost, and the message still counts as sent.
+func TestOutboxReceiptBeforeSendReturns(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		ctx := context.Background()
+		clk := newClock(at(2026, 3, 2, 10, 0))
+		var o *Outbox
+		p := &fakeProvider{SendFunc: func(ctx context.Context, m OutMessage) ([]string, error) {
+			if _, res, err := o.ApplyReceipt(ctx, "fake", Receipt{MessageID: m.ID, Status: ReceiptDelivered, OwnID: true}); err != nil || res != "delivered" {
+				t.Errorf("early receipt: %s %v", res, err)
+			}
+			return []string{m.ID}, nil
+		}}
+		o = newTestOutbox(rdb, p, clk, OutboxConfig{})
+		ids, err := o.Enqueue(ctx, "ack", "13800138000", "", plain("【奉化12345】感谢您的评价！"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.SendDue(ctx)
+		m, err := o.Get(ctx, ids[0])
+		if err != nil || m.State != StateDelivered || m.Provider != "fake" {
+			t.Fatalf("message %+v %v, want delivered and recorded as sent by fake", m, err)
+		}
+		checkCounts(t, rdb, o, "after an early receipt", map[string]int64{StateDelivered: 1})
+	})
+}

@@ -51,6 +51,10 @@ type Receipt struct {
 	Part string
 	// Status is delivered, failed, expired or pending (intermediate).
 	Status string
+	// OwnID says MessageID is our outbox message ID (Kannel's dlr-url
+	// carries it), so the receipt finds its message even when it arrives
+	// before the send has returned and mapped the gateway's ids.
+	OwnID bool
 }
 
 // Receipt statuses.

@@ -192,7 +192,7 @@ func DLRHandler(in sms.Inbound) http.Handler {
 			w.WriteHeader(http.StatusBadRequest)
 			return
 		}
-		rc := sms.Receipt{MessageID: id, Part: q.Get("fid"), Status: ReceiptStatus(q.Get("status"))}
+		rc := sms.Receipt{MessageID: id, Part: q.Get("fid"), Status: ReceiptStatus(q.Get("status")), OwnID: true}
 		if err := in.HandleReceipt(r.Context(), "kannel", rc); err != nil {
 			w.WriteHeader(http.StatusInternalServerError)
 			return
