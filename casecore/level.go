@@ -1,6 +1,9 @@
 package casecore
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+)
 
 // Level is a rating level, kept by name everywhere; every numeric code is a
 // per-channel mapping (see DOMAIN.md: the national online scale is reversed).
@@ -84,14 +87,7 @@ var Channels = []Channel{ChannelHotlineIVR, ChannelHotlineSMS, ChannelSMSLink, C
 	ChannelMobile, ChannelQR, ChannelHallTablet, ChannelTerminal, ChannelAPI}
 
 // Valid reports whether c is a known channel.
-func (c Channel) Valid() bool {
-	for _, k := range Channels {
-		if k == c {
-			return true
-		}
-	}
-	return false
-}
+func (c Channel) Valid() bool { return slices.Contains(Channels, c) }
 
 // ZhejiangPF returns the Zhejiang interface's pf code for the channel:
 // pc 1, mobile 2, QR 3, tablet 4, other terminal 5, SMS 6, system default 7.

@@ -1,6 +1,7 @@
 package casecore
 
 import (
+	"slices"
 	"strings"
 	"time"
 )
@@ -77,14 +78,7 @@ var States = []State{StateOpen, StateCalledBack, StateAppealed, StateRectifying,
 	StateFollowupPending, StateRereview, StateClosed, StateNotAdopted}
 
 // Valid reports whether s is a known state.
-func (s State) Valid() bool {
-	for _, k := range States {
-		if k == s {
-			return true
-		}
-	}
-	return false
-}
+func (s State) Valid() bool { return slices.Contains(States, s) }
 
 // Terminal reports whether no further transition leaves s.
 func (s State) Terminal() bool { return s == StateClosed || s == StateNotAdopted }
@@ -92,7 +86,7 @@ func (s State) Terminal() bool { return s == StateClosed || s == StateNotAdopted
 // ClockKind names a deadline clock.
 type ClockKind string
 
-// The clocks. Each runs in the states listed by clockStates.
+// The clocks; the workflow table says which transitions start and stop each.
 const (
 	ClockCallback      ClockKind = "callback"
 	ClockAppeal        ClockKind = "appeal"

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -392,7 +393,7 @@ func (s *Service) Act(ctx context.Context, actor Actor, caseID string, a Action,
 	if !ok || actor.Role == RoleSystem && a != ActionNote {
 		return nil, &ValidationError{"action", fmt.Sprintf("%q is not an action", a)}
 	}
-	if !contains(t.Roles, actor.Role) {
+	if !slices.Contains(t.Roles, actor.Role) {
 		return nil, ErrForbidden
 	}
 	in.Note = strings.TrimSpace(in.Note)
@@ -725,13 +726,4 @@ func (c *Case) clone() *Case {
 	n.Escalations = append([]Escalation(nil), c.Escalations...)
 	n.History = append([]HistoryEntry(nil), c.History...)
 	return &n
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }

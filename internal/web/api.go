@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -415,7 +416,7 @@ func (s *Server) act(w http.ResponseWriter, r *http.Request, a casecore.Actor) {
 		}
 	}
 	action := casecore.Action(r.PathValue("action"))
-	if !contains(casecore.UserActions, action) {
+	if !slices.Contains(casecore.UserActions, action) {
 		s.Error(w, r, &casecore.ValidationError{Field: "action", Message: fmt.Sprintf("%q is not an action", action)})
 		return
 	}
@@ -465,13 +466,4 @@ func (s *Server) referrals(w http.ResponseWriter, r *http.Request, a casecore.Ac
 		refs = []*casecore.Referral{}
 	}
 	writeJSON(w, http.StatusOK, map[string]any{"referrals": refs})
-}
-
-func contains[T comparable](s []T, v T) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
