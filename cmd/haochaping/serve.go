@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"os"
 	"os/signal"
 	"syscall"
@@ -78,7 +79,9 @@ type app struct {
 	web    *web.Server
 	reg    *prometheus.Registry
 	httpLn net.Listener
-	units  *casecore.Directory
+	// debugLn serves the profiler (http.debug_addr), nil when off.
+	debugLn net.Listener
+	units   *casecore.Directory
 
 	// front are the parts that take work from outside besides HTTP (SIP
 	// calls, SMS gateways): on shutdown they stop taking new work and drain,
@@ -140,7 +143,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io
 	if err != nil {
 		return nil, err
 	}
-	a.store = redisstore.New(a.rdb, redisstore.Config{Namespace: cfg.Redis.Namespace, EventsMaxLen: cfg.Redis.EventsMaxLen})
+	a.store = redisstore.New(a.rdb, redisstore.Config{Namespace: cfg.Redis.Namespace, EventsMaxLen: cfg.Redis.EventsMaxLen,
+		Pipelines: cfg.Redis.Pipelines, Batch: cfg.Redis.PipelineBatch})
 	a.svc, err = casecore.NewService(ctx, casecore.Params{Store: a.store, Calendar: cal, Clock: clock.Real{},
 		Logger: log.With("part", "casecore"), Metrics: casecore.NewMetrics(a.reg)},
 		casecore.Config{Rules: cfg.Workflow.Rules, Units: units.IDs()})
@@ -172,6 +176,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io
 	a.httpLn, err = net.Listen("tcp", cfg.HTTP.Addr)
 	if err != nil {
 		return nil, fmt.Errorf("http.addr: %w", err)
+	}
+	if cfg.HTTP.DebugAddr != "" {
+		a.debugLn, err = net.Listen("tcp", cfg.HTTP.DebugAddr)
+		if err != nil {
+			return nil, fmt.Errorf("http.debug_addr: %w", err)
+		}
+		log.Warn("profiler served", "addr", a.debugLn.Addr().String(), "path", "/debug/pprof/")
 	}
 	log.Info("haochaping started", "version", version, "http", a.httpLn.Addr().String(),
 		"redis", cfg.RedactedRedisURL(), "namespace", cfg.Redis.Namespace, "rules", cfg.Workflow.Rules.ID(),
@@ -243,6 +254,19 @@ func (a *app) run(ctx context.Context) error {
 		return a.svc.RunDeadlines(workerCtx, casecore.WorkerConfig{Batch: a.cfg.Deadlines.Batch, Poll: a.cfg.Deadlines.Poll})
 	})
 	g.Go(func() error { return a.reloadOnHUP(gctx) })
+	if a.debugLn != nil {
+		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		g.Go(func() error {
+			if err := dbg.Serve(a.debugLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("http.debug_addr: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			<-gctx.Done()
+			return dbg.Close()
+		})
+	}
 	frontDone := make(chan struct{})
 	var fg errgroup.Group
 	for _, p := range a.front {
@@ -307,10 +331,25 @@ func (a *app) close() {
 	if a.httpLn != nil {
 		a.httpLn.Close()
 	}
+	if a.debugLn != nil {
+		a.debugLn.Close()
+	}
 	if a.rdb != nil {
 		a.rdb.Close()
 	}
 	if a.mini != nil {
 		a.mini.Close()
 	}
+}
+
+// debugMux serves Go's profiler, without registering it on
+// http.DefaultServeMux.
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
 }

@@ -38,6 +38,8 @@ const (
 	DefaultDeadlinePoll    = time.Second
 	DefaultDeadlineBatch   = 500
 	DefaultEventsMaxLen    = 1_000_000
+	DefaultPipelines       = 4
+	DefaultPipelineBatch   = 64
 	MinTokenLength         = 16
 )
 
@@ -69,6 +71,9 @@ type HTTP struct {
 	Addr string `yaml:"addr"`
 	// PublicURL is how citizens and staff reach the server (links in SMS).
 	PublicURL string `yaml:"public_url"`
+	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on this
+	// loopback address, for operators measuring a live process. Off by default.
+	DebugAddr string `yaml:"debug_addr"`
 }
 
 // Redis says where the data lives.
@@ -82,6 +87,11 @@ type Redis struct {
 	Namespace string `yaml:"namespace"`
 	// EventsMaxLen caps the event stream.
 	EventsMaxLen int64 `yaml:"events_max_len"`
+	// Pipelines is how many pipelines of concurrent changes may be in
+	// flight at once; -1 sends each change alone. Default 4.
+	Pipelines int `yaml:"pipelines"`
+	// PipelineBatch is the most changes one pipeline carries. Default 64.
+	PipelineBatch int `yaml:"pipeline_batch"`
 }
 
 // Embedded reports whether the in-process server is used.
@@ -186,6 +196,7 @@ var Env = []struct{ Name, Key string }{
 	{"HAOCHAPING_REDIS_NAMESPACE", "redis.namespace"},
 	{"HAOCHAPING_HTTP_ADDR", "http.addr"},
 	{"HAOCHAPING_PUBLIC_URL", "http.public_url"},
+	{"HAOCHAPING_DEBUG_ADDR", "http.debug_addr"},
 	{"HAOCHAPING_ADMIN_TOKEN", "auth.admin_token"},
 	{"HAOCHAPING_LOG_LEVEL", "log.level"},
 	{"HAOCHAPING_LOG_FORMAT", "log.format"},
@@ -232,6 +243,7 @@ func (c *Config) applyEnv(env func(string) string) {
 	set("HAOCHAPING_REDIS_NAMESPACE", &c.Redis.Namespace)
 	set("HAOCHAPING_HTTP_ADDR", &c.HTTP.Addr)
 	set("HAOCHAPING_PUBLIC_URL", &c.HTTP.PublicURL)
+	set("HAOCHAPING_DEBUG_ADDR", &c.HTTP.DebugAddr)
 	set("HAOCHAPING_ADMIN_TOKEN", &c.Auth.AdminToken)
 	set("HAOCHAPING_LOG_LEVEL", &c.Log.Level)
 	set("HAOCHAPING_LOG_FORMAT", &c.Log.Format)
@@ -255,6 +267,12 @@ func (c *Config) applyDefaults() {
 	}
 	if c.Redis.EventsMaxLen == 0 {
 		c.Redis.EventsMaxLen = DefaultEventsMaxLen
+	}
+	if c.Redis.Pipelines == 0 {
+		c.Redis.Pipelines = DefaultPipelines
+	}
+	if c.Redis.PipelineBatch == 0 {
+		c.Redis.PipelineBatch = DefaultPipelineBatch
 	}
 	if c.Shutdown.Timeout == 0 {
 		c.Shutdown.Timeout = DefaultShutdownTimeout
@@ -286,6 +304,11 @@ func (c *Config) Validate() error {
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("http.public_url: %q is not an http(s) URL", c.HTTP.PublicURL)
 	}
+	if c.HTTP.DebugAddr != "" {
+		if host, _, err := net.SplitHostPort(c.HTTP.DebugAddr); err != nil || !isLoopback(host) {
+			return fmt.Errorf("http.debug_addr: %q must be a loopback host:port (the profiler is not for the network)", c.HTTP.DebugAddr)
+		}
+	}
 	if !c.Redis.Embedded() {
 		u, err := url.Parse(c.Redis.URL)
 		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
@@ -299,6 +322,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Redis.EventsMaxLen < 1000 {
 		return fmt.Errorf("redis.events_max_len: %d, want at least 1000", c.Redis.EventsMaxLen)
+	}
+	if c.Redis.Pipelines < -1 || c.Redis.Pipelines > 64 {
+		return fmt.Errorf("redis.pipelines: %d, want 1 to 64, or -1 to send each change alone", c.Redis.Pipelines)
+	}
+	if c.Redis.PipelineBatch < 1 || c.Redis.PipelineBatch > 1000 {
+		return fmt.Errorf("redis.pipeline_batch: %d, want 1 to 1000", c.Redis.PipelineBatch)
 	}
 	if c.Auth.AdminToken != "" && len(c.Auth.AdminToken) < MinTokenLength {
 		return fmt.Errorf("auth.admin_token: shorter than %d characters", MinTokenLength)
