@@ -72,6 +72,7 @@ type Service struct {
 
 	rulesMu sync.RWMutex
 	rules   map[string]Rules
+	rulesID string // cfg.Rules.ID(), recorded on every case it opens
 
 	idMu   sync.Mutex
 	idDay  Date
@@ -95,7 +96,7 @@ func NewService(ctx context.Context, p Params, cfg Config) (*Service, error) {
 		p.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Service{store: p.Store, clock: p.Clock, log: p.Logger, metrics: p.Metrics, cfg: cfg,
-		rules: map[string]Rules{cfg.Rules.ID(): cfg.Rules}}
+		rules: map[string]Rules{cfg.Rules.ID(): cfg.Rules}, rulesID: cfg.Rules.ID()}
 	s.cal.Store(p.Calendar)
 	if err := p.Store.SaveRules(ctx, cfg.Rules); err != nil {
 		return nil, fmt.Errorf("save rules: %w", err)
@@ -308,7 +309,7 @@ func (s *Service) openCase(r *Rating, now time.Time) *Case {
 	rules := s.cfg.Rules
 	c := &Case{ID: "C" + r.ID[1:], RatingID: r.ID, WorkOrderID: r.WorkOrderID, UnitID: r.UnitID,
 		StaffID: r.StaffID, Post: r.Post, Level: r.Level, Channel: r.Channel, RatedAt: r.RatedAt,
-		State: StateOpen, Version: 1, Rules: rules.ID(), OpenedAt: now, UpdatedAt: now,
+		State: StateOpen, Version: 1, Rules: s.rulesID, OpenedAt: now, UpdatedAt: now,
 		Clocks: map[ClockKind]*Clock{
 			ClockCallback: s.newClock(rules, ClockCallback, r.RatedAt),
 			ClockAppeal:   s.newClock(rules, ClockAppeal, r.RatedAt),

@@ -1,86 +1,117 @@
 -- apply.lua: apply one casecore.Change atomically.
 --
--- KEYS: every key the change touches; the payload refers to them by index.
--- ARGV[1]: the payload, JSON:
---   idem:    {k, f, v}        idempotency hash index, key, "ratingID|fingerprint".
---                             If the field exists, nothing is written and
---                             {"DUP", existing value} is returned.
---   conds:   [[k, version]]   each record key must hold "<version>\n..." (0: must not exist),
---                             else nothing is written and {"CONFLICT", k} is returned.
---   sets:    [[k, a]]         records to write: ARGV[a] ("<version>\n<json>") to KEYS[k].
--- ARGV[2...]: the records, passed apart so the payload stays small to parse.
---   ops:     [[op, k, ...]]   index and counter writes, in order:
---              zadd k score member | zrem k member | sadd k member | srem k member
---              hincrby k field n | hset k field value | happend k field value max | rpush k value
---   referral (optional): {staff, refz, refh, member, score, window, threshold, ref}
---                             count a confirmed bad rating; on crossing the
---                             threshold write a referral (ref: its fields).
---   events:  {k, maxlen, list: [[field, value, ...]]}
+-- KEYS: every key the change touches; the arguments refer to them by index.
+-- ARGV: flat sections, read in this order (built by builder in store.go; no
+-- JSON to parse, so a change costs Redis only its writes):
+--   now                        milliseconds, for the referral's score and event
+--   n (0|1), [k, f, v]         idempotency: hash KEYS[k], field f, value
+--                              "ratingID|fingerprint". If the field exists, nothing
+--                              is written and {"DUP", existing value} is returned.
+--   n, n × [k, version]        conditions: each record key must hold "<version>\n..."
+--                              (0: must not exist), else nothing is written and
+--                              {"CONFLICT", key} is returned.
+--   n, n × [k, record]         records to write: SET KEYS[k] record ("<version>\n<json>").
+--   n, n × [op, k, args...]    index and counter writes, in order; arguments per op:
+--                                zadd score member | zrem member | sadd member | srem member
+--                                hincrby field n | hset field value | happend field value max
+--                                rpush value
+--   0 | 1, [staff, refz, refh, member, score, window, threshold, nf, nf × [field, value]]
+--                              referral: count a confirmed bad rating in KEYS[staff];
+--                              on crossing the threshold write a referral (the fields,
+--                              plus rating_ids and count) to KEYS[refh], indexed in KEYS[refz].
+--   k, maxlen, n, n × [nf, nf values]
+--                              events: XADD each field list to KEYS[k], capped at ~maxlen.
 -- Returns {"OK"} or {"OK", referralID}, {"DUP", value}, {"CONFLICT", key}.
-local p = cjson.decode(ARGV[1])
+local A = ARGV
+local i = 0
+local function nxt() i = i + 1; return A[i] end
+local function num() i = i + 1; return tonumber(A[i]) end
 
-if p.idem then
-  local v = redis.call('HGET', KEYS[p.idem[1]], p.idem[2])
+local now = num()
+
+local idemK, idemF, idemV
+if num() == 1 then
+  idemK, idemF, idemV = KEYS[num()], nxt(), nxt()
+  local v = redis.call('HGET', idemK, idemF)
   if v then return {'DUP', v} end
 end
 
-for _, c in ipairs(p.conds or {}) do
-  local cur = redis.call('GET', KEYS[c[1]])
+for _ = 1, num() do
+  local k = KEYS[num()]
+  local want = num()
+  local cur = redis.call('GET', k)
   local ver = 0
   if cur then ver = tonumber(string.match(cur, '^(%d+)\n')) or -1 end
-  if ver ~= c[2] then return {'CONFLICT', KEYS[c[1]]} end
+  if ver ~= want then return {'CONFLICT', k} end
 end
 
-if p.idem then redis.call('HSET', KEYS[p.idem[1]], p.idem[2], p.idem[3]) end
-for _, s in ipairs(p.sets or {}) do redis.call('SET', KEYS[s[1]], ARGV[s[2]]) end
+if idemK then redis.call('HSET', idemK, idemF, idemV) end
+for _ = 1, num() do
+  local k = KEYS[num()]
+  redis.call('SET', k, nxt())
+end
 
-for _, o in ipairs(p.ops or {}) do
-  local op, k = o[1], KEYS[o[2]]
-  if op == 'zadd' then redis.call('ZADD', k, o[3], o[4])
-  elseif op == 'zrem' then redis.call('ZREM', k, o[3])
-  elseif op == 'sadd' then redis.call('SADD', k, o[3])
-  elseif op == 'srem' then redis.call('SREM', k, o[3])
-  elseif op == 'hincrby' then redis.call('HINCRBY', k, o[3], o[4])
-  elseif op == 'hset' then redis.call('HSET', k, o[3], o[4])
+for _ = 1, num() do
+  local op, k = nxt(), KEYS[num()]
+  if op == 'zadd' then
+    local score = nxt()
+    redis.call('ZADD', k, score, nxt())
+  elseif op == 'zrem' then redis.call('ZREM', k, nxt())
+  elseif op == 'sadd' then redis.call('SADD', k, nxt())
+  elseif op == 'srem' then redis.call('SREM', k, nxt())
+  elseif op == 'hincrby' then
+    local f = nxt()
+    redis.call('HINCRBY', k, f, nxt())
+  elseif op == 'hset' then
+    local f = nxt()
+    redis.call('HSET', k, f, nxt())
   elseif op == 'happend' then
-    -- append to a comma-separated list, keeping at most o[5] entries (the newest)
-    local cur = redis.call('HGET', k, o[3])
+    -- append to a comma-separated list, keeping at most max entries (the newest)
+    local f, v, max = nxt(), nxt(), num()
+    local cur = redis.call('HGET', k, f)
     if cur then
       local _, commas = string.gsub(cur, ',', ',')
-      if o[5] and commas + 1 >= o[5] then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
-      redis.call('HSET', k, o[3], cur .. ',' .. o[4])
+      if commas + 1 >= max then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
+      redis.call('HSET', k, f, cur .. ',' .. v)
     else
-      redis.call('HSET', k, o[3], o[4])
+      redis.call('HSET', k, f, v)
     end
-  elseif op == 'rpush' then redis.call('RPUSH', k, o[3])
+  elseif op == 'rpush' then redis.call('RPUSH', k, nxt())
   else return redis.error_reply('apply: unknown op ' .. tostring(op)) end
 end
 
 local result = {'OK'}
-local r = p.referral
-if r then
-  local staff = KEYS[r.staff]
-  if not redis.call('ZSCORE', staff, r.member) then
-    local lo = r.score - r.window
-    local before = redis.call('ZCOUNT', staff, lo, r.score)
-    redis.call('ZADD', staff, r.score, r.member)
-    redis.call('ZREMRANGEBYSCORE', staff, '-inf', '(' .. (r.score - 2 * r.window))
-    if before < r.threshold and before + 1 >= r.threshold then
-      local ref = r.ref
-      ref.rating_ids = redis.call('ZRANGEBYSCORE', staff, lo, r.score)
+local extra
+if num() == 1 then
+  local staff, refz, refh = KEYS[num()], KEYS[num()], KEYS[num()]
+  local member, score, window, threshold = nxt(), num(), num(), num()
+  local ref = {}
+  for _ = 1, num() do
+    local f = nxt()
+    ref[f] = nxt()
+  end
+  if not redis.call('ZSCORE', staff, member) then
+    local lo = score - window
+    local before = redis.call('ZCOUNT', staff, lo, score)
+    redis.call('ZADD', staff, score, member)
+    redis.call('ZREMRANGEBYSCORE', staff, '-inf', '(' .. (score - 2 * window))
+    if before < threshold and before + 1 >= threshold then
+      ref.rating_ids = redis.call('ZRANGEBYSCORE', staff, lo, score)
       ref.count = #ref.rating_ids
-      redis.call('ZADD', KEYS[r.refz], p.now, ref.id)
-      redis.call('HSET', KEYS[r.refh], ref.id, cjson.encode(ref))
-      table.insert(p.events.list, {'type', 'staff_referral', 'referral_id', ref.id, 'case_id', ref.case_id,
-        'unit_id', ref.unit_id, 'at', tostring(p.now)})
+      redis.call('ZADD', refz, now, ref.id)
+      redis.call('HSET', refh, ref.id, cjson.encode(ref))
+      extra = {'type', 'staff_referral', 'referral_id', ref.id, 'case_id', ref.case_id,
+        'unit_id', ref.unit_id, 'at', tostring(now)}
       result = {'OK', ref.id}
     end
   end
 end
 
-if p.events then
-  for _, e in ipairs(p.events.list) do
-    redis.call('XADD', KEYS[p.events.k], 'MAXLEN', '~', p.events.maxlen, '*', unpack(e))
-  end
+local ek, maxlen = KEYS[num()], nxt()
+for _ = 1, num() do
+  local e = {}
+  for j = 1, num() do e[j] = nxt() end
+  redis.call('XADD', ek, 'MAXLEN', '~', maxlen, '*', unpack(e))
 end
+if extra then redis.call('XADD', ek, 'MAXLEN', '~', maxlen, '*', unpack(extra)) end
 return result

@@ -41,6 +41,12 @@ type Config struct {
 	Namespace string
 	// EventsMaxLen caps the event stream (approximately).
 	EventsMaxLen int64
+	// Pipelines is how many pipelines of concurrent changes may be in flight
+	// at once (see combiner); 0 means the default (4), a negative number
+	// sends each change alone.
+	Pipelines int
+	// Batch is the most changes one pipeline carries; 0 means 64.
+	Batch int
 }
 
 // Store is casecore.Store on Redis.
@@ -48,6 +54,7 @@ type Store struct {
 	rdb          redis.UniversalClient
 	k            keys
 	eventsMaxLen int64
+	comb         *combiner // nil: each change alone
 }
 
 var _ casecore.Store = (*Store)(nil)
@@ -60,7 +67,11 @@ func New(rdb redis.UniversalClient, cfg Config) *Store {
 	if cfg.EventsMaxLen <= 0 {
 		cfg.EventsMaxLen = DefaultEventsMaxLen
 	}
-	return &Store{rdb: rdb, k: newKeys(cfg.Namespace), eventsMaxLen: cfg.EventsMaxLen}
+	st := &Store{rdb: rdb, k: newKeys(cfg.Namespace), eventsMaxLen: cfg.EventsMaxLen}
+	if cfg.Pipelines >= 0 {
+		st.comb = newCombiner(rdb, cfg.Pipelines, cfg.Batch)
+	}
+	return st
 }
 
 // EventsKey returns the name of the event stream.
@@ -72,75 +83,87 @@ func (s *Store) Client() redis.UniversalClient { return s.rdb }
 // Ping checks that Redis answers.
 func (s *Store) Ping(ctx context.Context) error { return s.rdb.Ping(ctx).Err() }
 
-// payload is ARGV[1] of apply.lua.
-type payload struct {
-	Now      int64       `json:"now"`
-	Idem     []any       `json:"idem,omitempty"`
-	Conds    [][2]any    `json:"conds,omitempty"`
-	Sets     [][2]int    `json:"sets,omitempty"` // key index, ARGV index of the record
-	Ops      [][]any     `json:"ops,omitempty"`
-	Referral *refPayload `json:"referral,omitempty"`
-	Events   evPayload   `json:"events"`
-}
-
-type refPayload struct {
-	Staff     int            `json:"staff"`
-	RefZ      int            `json:"refz"`
-	RefH      int            `json:"refh"`
-	Member    string         `json:"member"`
-	Score     int64          `json:"score"`
-	Window    int64          `json:"window"`
-	Threshold int            `json:"threshold"`
-	Ref       map[string]any `json:"ref"`
-}
-
-type evPayload struct {
-	K      int        `json:"k"`
-	MaxLen int64      `json:"maxlen"`
-	List   [][]string `json:"list"`
-}
-
-// builder collects KEYS and refers to them by 1-based index. Records go in
-// ARGV after the payload, unescaped: the script reads them as they are,
-// rather than parsing them out of the payload's JSON.
+// builder collects one change as the arguments of apply.lua: KEYS, and
+// ARGV as flat sections read in order (see apply.lua), so neither side
+// encodes or parses a JSON payload. Keys are referred to by 1-based index.
 type builder struct {
-	keys    []string
-	idx     map[string]int
-	p       payload
-	records []string
+	keys []string
+
+	now       int64
+	idem      []any // 0 or 3 entries: key index, field, value
+	conds     []any // pairs: key index, expected version
+	nConds    int
+	sets      []any // pairs: key index, record
+	nSets     int
+	ops       []any // op name, key index, then the op's arguments
+	nOps      int
+	referral  []any // nil, or the referral section without its leading 1
+	eventsKey int
+	maxLen    int64
+	events    [][]string
 }
 
 // set writes record rec to key k.
 func (b *builder) set(k, rec string) {
-	b.records = append(b.records, rec)
-	b.p.Sets = append(b.p.Sets, [2]int{b.key(k), len(b.records) + 1})
+	b.sets = append(b.sets, b.key(k), rec)
+	b.nSets++
 }
 
-// argv returns ARGV: the payload, then the records.
-func (b *builder) argv() ([]any, error) {
-	arg, err := json.Marshal(b.p)
-	if err != nil {
-		return nil, err
-	}
-	out := make([]any, 1, 1+len(b.records))
-	out[0] = arg
-	for _, r := range b.records {
-		out = append(out, r)
-	}
-	return out, nil
+// cond requires key k to hold a record of version v (0: no record).
+func (b *builder) cond(k string, v int) {
+	b.conds = append(b.conds, b.key(k), v)
+	b.nConds++
 }
 
+// argv returns ARGV.
+func (b *builder) argv() []any {
+	n := 8 + len(b.idem) + len(b.conds) + len(b.sets) + len(b.ops) + len(b.referral)
+	for _, e := range b.events {
+		n += 1 + len(e)
+	}
+	out := make([]any, 0, n)
+	out = append(out, b.now, len(b.idem)/3)
+	out = append(out, b.idem...)
+	out = append(out, b.nConds)
+	out = append(out, b.conds...)
+	out = append(out, b.nSets)
+	out = append(out, b.sets...)
+	out = append(out, b.nOps)
+	out = append(out, b.ops...)
+	if b.referral == nil {
+		out = append(out, 0)
+	} else {
+		out = append(out, 1)
+		out = append(out, b.referral...)
+	}
+	out = append(out, b.eventsKey, b.maxLen, len(b.events))
+	for _, e := range b.events {
+		out = append(out, len(e))
+		for _, f := range e {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// key returns the index of k in KEYS, adding it if new. A change touches
+// a dozen keys or so: a linear search beats a map.
 func (b *builder) key(k string) int {
-	if i, ok := b.idx[k]; ok {
-		return i
+	for i, have := range b.keys {
+		if have == k {
+			return i + 1
+		}
 	}
 	b.keys = append(b.keys, k)
-	b.idx[k] = len(b.keys)
 	return len(b.keys)
 }
 
+// op appends an index or counter write; args must match the op's arity in
+// apply.lua.
 func (b *builder) op(name, key string, args ...any) {
-	b.p.Ops = append(b.p.Ops, append([]any{name, b.key(key)}, args...))
+	b.ops = append(b.ops, name, b.key(key))
+	b.ops = append(b.ops, args...)
+	b.nOps++
 }
 
 func ms(t time.Time) string { return strconv.FormatInt(t.UnixMilli(), 10) }
@@ -202,18 +225,17 @@ func sortScore(c *casecore.Case) string {
 }
 
 func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
-	b := &builder{idx: map[string]int{}}
-	b.p.Now = now.UnixMilli()
-	b.p.Events = evPayload{K: b.key(s.k.events()), MaxLen: s.eventsMaxLen, List: [][]string{}}
+	b := &builder{keys: make([]string, 0, 16), ops: make([]any, 0, 48), now: now.UnixMilli(), maxLen: s.eventsMaxLen}
+	b.eventsKey = b.key(s.k.events())
 	if r := ch.NewRating; r != nil {
-		b.p.Idem = []any{b.key(s.k.idem(r.IdempotencyKey)), r.IdempotencyKey, r.ID + "|" + ch.Fingerprint}
+		b.idem = []any{b.key(s.k.idem(r.IdempotencyKey)), r.IdempotencyKey, r.ID + "|" + ch.Fingerprint}
 		body, err := encodeRating(r)
 		rec, err := record(r.Version, body, err)
 		if err != nil {
 			return nil, err
 		}
 		rk := s.k.rating(r.ID)
-		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), 0})
+		b.cond(rk, 0)
 		b.set(rk, rec)
 		if r.WorkOrderID != "" {
 			b.op("happend", s.k.workOrders(r.WorkOrderID), r.WorkOrderID, r.ID, maxIndexed)
@@ -224,14 +246,14 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.op("rpush", s.k.ratingDay(casecore.DateOf(r.RatedAt)), r.ID)
 	}
 	if n := ch.NoRating; n != nil {
-		b.p.Idem = []any{b.key(s.k.idem("nr:" + n.IdempotencyKey)), "nr:" + n.IdempotencyKey, n.ID + "|"}
+		b.idem = []any{b.key(s.k.idem("nr:" + n.IdempotencyKey)), "nr:" + n.IdempotencyKey, n.ID + "|"}
 		body, err := json.Marshal(n)
 		rec, err := record(1, body, err)
 		if err != nil {
 			return nil, err
 		}
 		nk := s.k.noRating(n.ID)
-		b.p.Conds = append(b.p.Conds, [2]any{b.key(nk), 0})
+		b.cond(nk, 0)
 		b.set(nk, rec)
 	}
 	if r := ch.Rating; r != nil {
@@ -241,7 +263,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 			return nil, err
 		}
 		rk := s.k.rating(r.ID)
-		b.p.Conds = append(b.p.Conds, [2]any{b.key(rk), ch.RatingExpect})
+		b.cond(rk, ch.RatingExpect)
 		b.set(rk, rec)
 	}
 	if c := ch.Case; c != nil {
@@ -251,7 +273,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 			return nil, err
 		}
 		ck := s.k.caseKey(c.ID)
-		b.p.Conds = append(b.p.Conds, [2]any{b.key(ck), ch.CaseExpect})
+		b.cond(ck, ch.CaseExpect)
 		b.set(ck, rec)
 		score := sortScore(c)
 		if ch.PrevState == "" {
@@ -291,15 +313,13 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 	}
 	if rc := ch.Referral; rc != nil {
 		ref := rc.Referral
-		b.p.Referral = &refPayload{
-			Staff: b.key(s.k.staffBad(rc.StaffID)), RefZ: b.key(s.k.referrals()), RefH: b.key(s.k.referralData()),
-			Member: rc.RatingID, Score: rc.RatedAt.UnixMilli(), Window: rc.Window.Milliseconds(), Threshold: rc.Threshold,
-			Ref: map[string]any{"id": "F" + strings.TrimLeft(rc.RatingID, "RC"), "staff_id": ref.StaffID, "unit_id": ref.UnitID,
-				"case_id": ref.CaseID, "at": ref.At.UTC().Format(time.RFC3339Nano)},
-		}
+		b.referral = []any{b.key(s.k.staffBad(rc.StaffID)), b.key(s.k.referrals()), b.key(s.k.referralData()),
+			rc.RatingID, rc.RatedAt.UnixMilli(), rc.Window.Milliseconds(), rc.Threshold,
+			5, "id", "F" + strings.TrimLeft(rc.RatingID, "RC"), "staff_id", ref.StaffID, "unit_id", ref.UnitID,
+			"case_id", ref.CaseID, "at", ref.At.UTC().Format(time.RFC3339Nano)}
 	}
 	for _, e := range ch.Events {
-		b.p.Events.List = append(b.p.Events.List, eventFields(e))
+		b.events = append(b.events, eventFields(e))
 	}
 	return b, nil
 }
@@ -334,11 +354,13 @@ func (s *Store) Apply(ctx context.Context, ch *casecore.Change) error {
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
-	argv, err := b.argv()
-	if err != nil {
-		return fmt.Errorf("apply: %w", err)
+	argv := b.argv()
+	var res []string
+	if s.comb != nil {
+		res, err = s.comb.run(ctx, b.keys, argv)
+	} else {
+		res, err = applyScript.Run(ctx, s.rdb, b.keys, argv...).StringSlice()
 	}
-	res, err := applyScript.Run(ctx, s.rdb, b.keys, argv...).StringSlice()
 	if err != nil {
 		return fmt.Errorf("apply: %w", err)
 	}
@@ -380,11 +402,7 @@ func (s *Store) ApplyMany(ctx context.Context, chs []*casecore.Change) []error {
 			errs[i] = err
 			continue
 		}
-		argv, err := b.argv()
-		if err != nil {
-			errs[i] = err
-			continue
-		}
+		argv := b.argv()
 		cmds[i] = applyScript.EvalSha(ctx, pipe, b.keys, argv...)
 	}
 	_, _ = pipe.Exec(ctx)

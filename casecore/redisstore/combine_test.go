@@ -1,0 +1,234 @@
+package redisstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/haochaping/haochaping/casecore"
+	"github.com/haochaping/haochaping/internal/redistest"
+)
+
+// gate holds the first single EVALSHA until released, and records the size
+// of every pipeline.
+type gate struct {
+	once    sync.Once
+	held    chan struct{} // closed when the first run is held
+	release chan struct{}
+
+	// beforePipeline, when set, runs before the first pipeline is sent.
+	beforePipeline func(context.Context)
+
+	mu        sync.Mutex
+	pipelines []int
+	flushed   int
+}
+
+func newGate() *gate { return &gate{held: make(chan struct{}), release: make(chan struct{})} }
+
+func (g *gate) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (g *gate) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if n := strings.ToLower(cmd.Name()); n == "evalsha" || n == "eval" {
+			g.once.Do(func() {
+				close(g.held)
+				<-g.release
+			})
+		}
+		return next(ctx, cmd)
+	}
+}
+func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		if len(cmds) == 0 || strings.ToLower(cmds[0].Name()) != "evalsha" {
+			return next(ctx, cmds) // the client's own, setting up a connection
+		}
+		g.mu.Lock()
+		g.pipelines = append(g.pipelines, len(cmds))
+		first := len(g.pipelines) == 1 && g.beforePipeline != nil
+		if first {
+			g.flushed++
+		}
+		g.mu.Unlock()
+		if first {
+			g.beforePipeline(ctx)
+		}
+		return next(ctx, cmds)
+	}
+}
+
+func goodRating(i int) *casecore.Change {
+	r := &casecore.Rating{ID: fmt.Sprint("R", i), IdempotencyKey: fmt.Sprint("k", i), Channel: casecore.ChannelAPI,
+		Level: casecore.Satisfied, UnitID: "u", RatedAt: time.Now(), Version: 1, Seq: 1}
+	return &casecore.Change{NewRating: r, Fingerprint: "f"}
+}
+
+// queued waits until n runs wait in the combiner's queue.
+func queued(t *testing.T, c *combiner, n int) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c.mu.Lock()
+		got := len(c.queue)
+		c.mu.Unlock()
+		if got == n {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d runs queued, want %d", got, n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// While one pipeline is in flight (the limit here), later changes queue and
+// go together in the next pipeline, each caller getting its own reply; a
+// caller that gives up while queued gets its context's error and its change
+// is not sent.
+func TestCombinerQueuesIntoOnePipeline(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	g := newGate()
+	rdb.AddHook(g)
+	st := New(rdb, Config{Namespace: "comb", Pipelines: 1, Batch: 64})
+	ctx := t.Context()
+
+	const n = 40
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[0] = st.Apply(ctx, goodRating(0)) }()
+	<-g.held // the first change is in flight, alone
+
+	gone, giveUp := context.WithCancel(ctx)
+	for i := 1; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := ctx
+			if i == 7 {
+				c = gone
+			}
+			errs[i] = st.Apply(c, goodRating(i))
+		}()
+	}
+	queued(t, st.comb, n-1)
+	giveUp()
+	close(g.release)
+	wg.Wait()
+
+	for i, err := range errs {
+		switch {
+		case i == 7:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("change 7, caller gone: %v, want context.Canceled", err)
+			}
+		case err != nil:
+			t.Errorf("change %d: %v", i, err)
+		}
+	}
+	for i := range n {
+		_, err := st.GetRating(ctx, fmt.Sprint("R", i))
+		if want := i != 7; (err == nil) != want {
+			t.Errorf("rating %d stored: %v, want %v", i, err == nil, want)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// The leader of the queued changes sent them in one pipeline (the one
+	// whose caller left is not sent).
+	if len(g.pipelines) != 1 || g.pipelines[0] != n-2 {
+		t.Errorf("pipelines sent: %v, want one of %d", g.pipelines, n-2)
+	}
+	if st.comb.inFlight != 0 || len(st.comb.queue) != 0 {
+		t.Errorf("combiner left with %d in flight, %d queued", st.comb.inFlight, len(st.comb.queue))
+	}
+}
+
+// A batch bigger than Batch goes in several pipelines, one leader each.
+func TestCombinerSplitsLongQueues(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	g := newGate()
+	rdb.AddHook(g)
+	st := New(rdb, Config{Namespace: "split", Pipelines: 1, Batch: 8})
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make([]error, 21)
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[0] = st.Apply(ctx, goodRating(0)) }()
+	<-g.held
+	for i := 1; i <= 20; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = st.Apply(ctx, goodRating(i)) }()
+	}
+	queued(t, st.comb, 20)
+	close(g.release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("change %d: %v", i, err)
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	// 20 queued, at most 8 a pipeline: 8 + 8 + 4.
+	if fmt.Sprint(g.pipelines) != "[8 8 4]" {
+		t.Errorf("pipelines: %v, want [8 8 4]", g.pipelines)
+	}
+}
+
+// When Redis has lost its script cache (a restart, SCRIPT FLUSH), the runs
+// of a pipeline fail with NOSCRIPT, so nothing of them was written; each is
+// sent again with the script and applied once.
+func TestCombinerReloadsScript(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	g := newGate()
+	g.beforePipeline = func(ctx context.Context) {
+		if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+			t.Error(err)
+		}
+	}
+	rdb.AddHook(g)
+	st := New(rdb, Config{Namespace: "noscript", Pipelines: 1})
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make([]error, 11)
+	wg.Add(1)
+	go func() { defer wg.Done(); errs[0] = st.Apply(ctx, goodRating(0)) }()
+	<-g.held
+	for i := 1; i <= 10; i++ {
+		wg.Add(1)
+		go func() { defer wg.Done(); errs[i] = st.Apply(ctx, goodRating(i)) }()
+	}
+	queued(t, st.comb, 10)
+	close(g.release)
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("change %d: %v", i, err)
+		}
+	}
+	g.mu.Lock()
+	if fmt.Sprint(g.pipelines) != "[10]" || g.flushed != 1 {
+		t.Errorf("pipelines %v, script flushed %d times: the test did not run a pipeline without the script", g.pipelines, g.flushed)
+	}
+	g.mu.Unlock()
+	for i := range 11 {
+		if r, err := st.GetRating(ctx, fmt.Sprint("R", i)); err != nil || r.Version != 1 {
+			t.Errorf("rating %d: %v", i, err)
+		}
+	}
+	// Applying one again is a duplicate, not a second write.
+	var dup *casecore.DuplicateError
+	if err := st.Apply(ctx, goodRating(3)); !errors.As(err, &dup) {
+		t.Errorf("second apply of change 3: %v, want a duplicate", err)
+	}
+}
