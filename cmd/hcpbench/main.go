@@ -19,6 +19,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	_ "embed"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -31,11 +32,13 @@ import (
 	"os/exec"
 	"regexp"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -46,21 +49,34 @@ import (
 )
 
 var (
-	redisBin   = flag.String("redis-server", "redis-server", "redis-server binary")
-	benchBin   = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
-	hcpBin     = flag.String("haochaping", "bin/haochaping", "haochaping binary for the HTTP benchmark")
-	nCases     = flag.Int("cases", 1_000_000, "open cases for the deadline benchmark")
-	nDue       = flag.Int("due", 10_000, "deadlines falling due at once")
-	rounds     = flag.Int("rounds", 3, "rounds per throughput figure (median reported)")
-	perRound   = flag.Int("n", 30_000, "ratings per throughput round")
-	clients    = flag.Int("c", 50, "concurrent clients (Go goroutines, redis-benchmark -c, HTTP clients)")
-	memSample  = flag.Int("mem-cases", 100_000, "cases created to measure memory per case")
-	outPath    = flag.String("o", "", "write the report here too")
-	skipMillon = flag.Bool("skip-deadlines", false, "skip the 1,000,000-case deadline benchmark")
+	redisBin    = flag.String("redis-server", "redis-server", "redis-server binary")
+	benchBin    = flag.String("redis-benchmark", "redis-benchmark", "redis-benchmark binary")
+	hcpBin      = flag.String("haochaping", "bin/haochaping", "haochaping binary for the HTTP benchmark")
+	nCases      = flag.Int("cases", 1_000_000, "open cases for the deadline benchmark")
+	nDue        = flag.Int("due", 10_000, "deadlines falling due at once")
+	rounds      = flag.Int("rounds", 3, "rounds per throughput figure (median reported)")
+	perRound    = flag.Int("n", 30_000, "ratings per throughput round")
+	clients     = flag.Int("c", 50, "concurrent clients (Go goroutines, redis-benchmark -c, HTTP clients)")
+	memSample   = flag.Int("mem-cases", 100_000, "cases created to measure memory per case")
+	outPath     = flag.String("o", "", "write the report here too")
+	wrkDuration = flag.Duration("wrk-duration", 5*time.Second, "length of one wrk run")
+	cpuProfile  = flag.String("cpuprofile", "", "write this process's CPU profile here")
+	only        = flag.String("only", "", "run one part only: casecore, http, memory or deadlines")
+	skipMillon  = flag.Bool("skip-deadlines", false, "skip the 1,000,000-case deadline benchmark")
 )
 
 func main() {
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	log.SetFlags(log.Ltime)
 	ctx := context.Background()
 	srv, err := startRedis()
@@ -77,35 +93,55 @@ func main() {
 		runtime.NumCPU(), cpuModel(), runtime.Version(), redisVersion(ctx, rdb), *rounds)
 
 	// 1. casecore vs raw Lua.
-	goRates, rawRates := []float64{}, []float64{}
-	for r := range *rounds {
-		goRates = append(goRates, benchCasecore(ctx, rdb, fmt.Sprintf("bc%d", r)))
-		rawRates = append(rawRates, benchRawLua(ctx, rdb, srv, fmt.Sprintf("bl%d", r)))
-		log.Printf("round %d: casecore %.0f/s, raw lua %.0f/s", r, goRates[r], rawRates[r])
+	part := func(name string) bool { return *only == "" || *only == name }
+	if part("casecore") {
+		casecoreVsLua(ctx, &rep, rdb, srv)
 	}
-	g, l := median(goRates), median(rawRates)
-	rep.line("## Bad ratings into Redis (each opens a case)\n")
-	rep.line("| path | ratings/s (median) | rounds |\n|---|---|---|")
-	rep.line("| casecore.Service.SubmitRating, %d goroutines | %.0f | %s |", *clients, g, fmtList(goRates))
-	rep.line("| redis-benchmark -c %d, the same apply.lua and payload | %.0f | %s |", *clients, l, fmtList(rawRates))
-	rep.line("\ncasecore reaches **%.0f%%** of the raw script (goal ≥ 70%%).\n", 100*g/l)
 	flush(ctx, rdb)
 
 	// 2. HTTP API.
-	if _, err := os.Stat(*hcpBin); err == nil {
-		bad, mixed := benchHTTP(ctx, srv)
+	if _, err := os.Stat(*hcpBin); err == nil && part("http") {
+		h := benchHTTP(ctx, srv, rdb)
 		rep.line("## Ratings through the HTTP API\n")
-		rep.line("`POST /api/v1/ratings` from %d keep-alive clients in this process, server `%s serve` on the same machine.\n", *clients, *hcpBin)
-		rep.line("| mix | ratings/s (median) | rounds |\n|---|---|---|")
-		rep.line("| all bad (each opens a case) | %.0f | %s |", median(bad), fmtList(bad))
-		rep.line("| 90%% good, 10%% bad | %.0f | %s |", median(mixed), fmtList(mixed))
+		rep.line("`POST /api/v1/ratings` over %d keep-alive connections to `%s serve` on the same machine: the server, "+
+			"redis-server and the load generator share the %d CPUs. Load generators, alternating round by round: "+
+			"[wrk](https://github.com/wg/wrk) with one thread (%s runs; cmd/hcpbench/post.lua makes each request a new rating) "+
+			"and Go's net/http client, %d goroutines in hcpbench (%d ratings a run), which takes more of the CPU the server needs. "+
+			"CPU per rating is the server's and Redis's CPU time over the run divided by the ratings.\n",
+			*clients, *hcpBin, runtime.NumCPU(), wrkDuration, *clients, *perRound)
+		rep.line("| load generator, mix | ratings/s (median) | rounds | server CPU per rating | Redis CPU per rating |\n|---|---|---|---|---|")
+		if h.wrk {
+			httpLine(&rep, "wrk, 90% good / 10% bad", h.wrkMixed)
+			httpLine(&rep, "wrk, all bad (each opens a case)", h.wrkBad)
+		}
+		httpLine(&rep, "Go client, 90% good / 10% bad", h.goMixed)
+		httpLine(&rep, "Go client, all bad", h.goBad)
+		if !h.wrk {
+			rep.line("\nwrk was not installed (apt-get install wrk): Go client only.")
+		}
 		rep.line("\nGoal ≥ 8,000/s.\n")
 		flush(ctx, rdb)
-	} else {
+	} else if part("http") {
 		rep.line("## Ratings through the HTTP API\n\nskipped: %s not built\n", *hcpBin)
 	}
 
 	// 3. Memory per open case.
+	if part("memory") {
+		memoryReport(ctx, &rep, rdb)
+	}
+	// 4. Deadlines among a million open cases.
+	if part("deadlines") && !*skipMillon {
+		deadlineReport(ctx, &rep, rdb)
+	}
+	fmt.Print(rep.String())
+	if *outPath != "" {
+		if err := os.WriteFile(*outPath, []byte(rep.String()), 0o644); err != nil {
+			log.Fatal(err)
+		}
+	}
+}
+
+func memoryReport(ctx context.Context, rep *report, rdb *redis.Client) {
 	perCase, perEvent := benchMemory(ctx, rdb)
 	rep.line("## Redis memory per open case\n")
 	rep.line("%d bad ratings, each with its rating record, case record, two running clocks and every index "+
@@ -115,9 +151,10 @@ func main() {
 		"whatever the number of cases, at %.0f bytes per event (a bad rating appends two), so about %.0f MiB when full.\n",
 		perEvent, perEvent*1e6/(1<<20))
 	flush(ctx, rdb)
+}
 
-	// 4. Deadlines among a million open cases.
-	if !*skipMillon {
+func deadlineReport(ctx context.Context, rep *report, rdb *redis.Client) {
+	{
 		fire, idleSmall, idleLarge := benchDeadlines(ctx, rdb)
 		rep.line("## Deadlines\n")
 		rep.line("%d callback deadlines falling due at once among %d open cases: fired in **%.2f s** (median of %d; %s; goal ≤ 2 s).\n",
@@ -128,12 +165,27 @@ func main() {
 			idleSmall, *nDue, idleLarge, *nCases+*nDue, idleLarge/idleSmall, *nDue, *nCases+*nDue,
 			math.Log2(float64(*nCases+*nDue))/math.Log2(float64(*nDue)), float64(*nCases+*nDue)/float64(*nDue))
 	}
-	fmt.Print(rep.String())
-	if *outPath != "" {
-		if err := os.WriteFile(*outPath, []byte(rep.String()), 0o644); err != nil {
-			log.Fatal(err)
-		}
+}
+
+// casecoreVsLua compares bad ratings through casecore with redis-benchmark
+// driving the same script, round by round.
+func casecoreVsLua(ctx context.Context, rep *report, rdb *redis.Client, srv *redisServer) {
+	goRates, aloneRates, rawRates := []float64{}, []float64{}, []float64{}
+	for r := range *rounds {
+		goRates = append(goRates, benchCasecore(ctx, rdb, fmt.Sprintf("bc%d", r), 0))
+		aloneRates = append(aloneRates, benchCasecore(ctx, rdb, fmt.Sprintf("ba%d", r), -1))
+		rawRates = append(rawRates, benchRawLua(ctx, rdb, srv, fmt.Sprintf("bl%d", r)))
+		log.Printf("round %d: casecore %.0f/s (each change alone %.0f/s), raw lua %.0f/s", r, goRates[r], aloneRates[r], rawRates[r])
+		flush(ctx, rdb)
 	}
+	g, a, l := median(goRates), median(aloneRates), median(rawRates)
+	rep.line("## Bad ratings into Redis (each opens a case)\n")
+	rep.line("| path | ratings/s (median) | rounds |\n|---|---|---|")
+	rep.line("| casecore.Service.SubmitRating, %d goroutines (default: concurrent changes combined into pipelines) | %.0f | %s |", *clients, g, fmtList(goRates))
+	rep.line("| the same, each change sent alone (redis.pipelines: -1) | %.0f | %s |", a, fmtList(aloneRates))
+	rep.line("| redis-benchmark -c %d, the same apply.lua and payload | %.0f | %s |", *clients, l, fmtList(rawRates))
+	rep.line("\ncasecore reaches **%.0f%%** of the raw script (goal ≥ 70%%); %.0f%% with each change sent alone.\n", 100*g/l, 100*a/l)
+	flush(ctx, rdb)
 }
 
 type report struct{ b strings.Builder }
@@ -227,11 +279,15 @@ func flush(ctx context.Context, rdb *redis.Client) {
 }
 
 func newService(ctx context.Context, rdb *redis.Client, ns string, clk clock.Clock) (*casecore.Service, *redisstore.Store) {
+	return newServiceWith(ctx, rdb, redisstore.Config{Namespace: ns}, clk)
+}
+
+func newServiceWith(ctx context.Context, rdb *redis.Client, cfg redisstore.Config, clk clock.Clock) (*casecore.Service, *redisstore.Store) {
 	cal, err := casecore.DefaultCalendar()
 	if err != nil {
 		log.Fatal(err)
 	}
-	st := redisstore.New(rdb, redisstore.Config{Namespace: ns})
+	st := redisstore.New(rdb, cfg)
 	svc, err := casecore.NewService(ctx, casecore.Params{Store: st, Calendar: cal, Clock: clk}, casecore.Config{IDBlock: 1000})
 	if err != nil {
 		log.Fatal(err)
@@ -271,12 +327,39 @@ func submitMany(ctx context.Context, svc *casecore.Service, n, c int, prefix str
 	return float64(n) / time.Since(start).Seconds()
 }
 
+// cpuSelf is this process's CPU time so far.
+func cpuSelf() time.Duration {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// redisCPU is the CPU seconds Redis has used so far.
+func redisCPU(ctx context.Context, rdb *redis.Client) float64 {
+	info, _ := rdb.Info(ctx, "cpu").Result()
+	var sum float64
+	for _, line := range strings.Split(info, "\n") {
+		k, v, ok := strings.Cut(strings.TrimSpace(line), ":")
+		if ok && (k == "used_cpu_sys" || k == "used_cpu_user") {
+			f, _ := strconv.ParseFloat(v, 64)
+			sum += f
+		}
+	}
+	return sum
+}
+
 func allBad(int) casecore.Level { return casecore.VeryDissatisfied }
 
-func benchCasecore(ctx context.Context, rdb *redis.Client, ns string) float64 {
-	svc, _ := newService(ctx, rdb, ns, clock.Real{})
+// benchCasecore submits bad ratings through the Service; pipelines < 0 sends
+// each change alone (one EVALSHA per round trip).
+func benchCasecore(ctx context.Context, rdb *redis.Client, ns string, pipelines int) float64 {
+	svc, _ := newServiceWith(ctx, rdb, redisstore.Config{Namespace: ns, Pipelines: pipelines}, clock.Real{})
 	submitMany(ctx, svc, 2000, *clients, "warm-"+ns, allBad) // load the script, fill the pool
-	return submitMany(ctx, svc, *perRound, *clients, ns, allBad)
+	c0, r0 := cpuSelf(), redisCPU(ctx, rdb)
+	rate := submitMany(ctx, svc, *perRound, *clients, ns, allBad)
+	log.Printf("  %s: %.0f/s, CPU per rating: Go %.1f µs, Redis %.1f µs", ns, rate,
+		(cpuSelf()-c0).Seconds()*1e6/float64(*perRound), (redisCPU(ctx, rdb)-r0)*1e6/float64(*perRound))
+	return rate
 }
 
 // benchRawLua drives apply.lua with redis-benchmark: the payload of one real
@@ -386,8 +469,27 @@ func (r *recorder) evalArgs() []string {
 	return out
 }
 
-// benchHTTP starts `haochaping serve` on this Redis and posts ratings.
-func benchHTTP(ctx context.Context, srv *redisServer) (bad, mixed []float64) {
+// httpRun is one measured run of the HTTP benchmark.
+type httpRun struct {
+	rate      float64 // ratings/s
+	serverCPU float64 // µs of serve's CPU per rating
+	redisCPU  float64 // µs of Redis's CPU per rating
+}
+
+// httpResults holds the runs of each load generator and mix.
+type httpResults struct {
+	wrkBad, wrkMixed, goBad, goMixed []httpRun
+	wrk                              bool // wrk was found
+}
+
+//go:embed post.lua
+var wrkScript []byte
+
+// benchHTTP starts `haochaping serve` on this Redis and posts ratings, with
+// wrk (a C load generator, one thread: the least CPU taken from the server
+// on a shared machine) when installed, and with Go's net/http client, round
+// by round side by side.
+func benchHTTP(ctx context.Context, srv *redisServer, rdb *redis.Client) httpResults {
 	l, _ := net.Listen("tcp", "127.0.0.1:0")
 	addr := l.Addr().String()
 	l.Close()
@@ -408,52 +510,133 @@ func benchHTTP(ctx context.Context, srv *redisServer) (bad, mixed []float64) {
 		log.Fatalf("serve did not start: %v", err)
 	}
 	go io.Copy(io.Discard, stdout)
+	pid := cmd.Process.Pid
+
+	var res httpResults
+	wrkBin, err := exec.LookPath("wrk")
+	res.wrk = err == nil
+	script := ""
+	if res.wrk {
+		f, err := os.CreateTemp("", "hcpbench-*.lua")
+		if err != nil {
+			log.Fatal(err)
+		}
+		defer os.Remove(f.Name())
+		if _, err := f.Write(wrkScript); err != nil {
+			log.Fatal(err)
+		}
+		f.Close()
+		script = f.Name()
+	} else {
+		log.Printf("wrk not found (apt-get install wrk): HTTP measured with the Go client only")
+	}
+
+	// measure runs load and returns the rate and the CPU per rating.
+	measure := func(load func() (n int, secs float64)) httpRun {
+		s0, r0 := procCPU(pid), redisCPU(ctx, rdb)
+		n, secs := load()
+		return httpRun{rate: float64(n) / secs, serverCPU: (procCPU(pid) - s0) * 1e6 / float64(n),
+			redisCPU: (redisCPU(ctx, rdb) - r0) * 1e6 / float64(n)}
+	}
+	wrkLoad := func(prefix string, badEvery int) func() (int, float64) {
+		return func() (int, float64) {
+			c := exec.Command(wrkBin, "-t1", "-c"+strconv.Itoa(*clients), "-d"+wrkDuration.String(), "-s", script, "http://"+addr)
+			c.Env = append(os.Environ(), "HCP_TOKEN="+token, "HCP_PREFIX="+prefix, "HCP_BAD_EVERY="+strconv.Itoa(badEvery))
+			out, err := c.CombinedOutput()
+			if err != nil {
+				log.Fatalf("wrk: %v\n%s", err, out)
+			}
+			var n, us, non2xx, errs int
+			for _, line := range strings.Split(string(out), "\n") {
+				if _, err := fmt.Sscanf(line, "RESULT requests=%d duration_us=%d non2xx=%d errors=%d", &n, &us, &non2xx, &errs); err == nil {
+					break
+				}
+			}
+			if n == 0 || non2xx != 0 || errs != 0 {
+				log.Fatalf("wrk: %d requests, %d not 2xx, %d socket errors\n%s", n, non2xx, errs, out)
+			}
+			return n, float64(us) / 1e6
+		}
+	}
 	tr := &http.Transport{MaxIdleConnsPerHost: *clients, MaxConnsPerHost: *clients}
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
-	post := func(n int, prefix string, level func(int) casecore.Level) float64 {
-		var next atomic.Int64
-		var wg sync.WaitGroup
-		start := time.Now()
-		for range *clients {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for {
-					i := int(next.Add(1))
-					if i > n {
-						return
+	goLoad := func(n int, prefix string, level func(int) casecore.Level) func() (int, float64) {
+		return func() (int, float64) {
+			var next atomic.Int64
+			var wg sync.WaitGroup
+			start := time.Now()
+			for range *clients {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1))
+						if i > n {
+							return
+						}
+						b, _ := json.Marshal(ratingInputJSON(ratingInput(i, prefix, level(i))))
+						req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/api/v1/ratings", bytes.NewReader(b))
+						req.Header.Set("Authorization", "Bearer "+token)
+						req.Header.Set("Content-Type", "application/json")
+						resp, err := hc.Do(req)
+						if err != nil {
+							log.Fatal(err)
+						}
+						io.Copy(io.Discard, resp.Body)
+						resp.Body.Close()
+						if resp.StatusCode != 201 {
+							log.Fatalf("POST rating: %d", resp.StatusCode)
+						}
 					}
-					b, _ := json.Marshal(ratingInputJSON(ratingInput(i, prefix, level(i))))
-					req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/api/v1/ratings", bytes.NewReader(b))
-					req.Header.Set("Authorization", "Bearer "+token)
-					req.Header.Set("Content-Type", "application/json")
-					resp, err := hc.Do(req)
-					if err != nil {
-						log.Fatal(err)
-					}
-					io.Copy(io.Discard, resp.Body)
-					resp.Body.Close()
-					if resp.StatusCode != 201 {
-						log.Fatalf("POST rating: %d", resp.StatusCode)
-					}
-				}
-			}()
-		}
-		wg.Wait()
-		return float64(n) / time.Since(start).Seconds()
-	}
-	post(3000, "hwarm", allBad)
-	for r := range *rounds {
-		bad = append(bad, post(*perRound, fmt.Sprint("hb", r), allBad))
-		mixed = append(mixed, post(*perRound, fmt.Sprint("hm", r), func(i int) casecore.Level {
-			if i%10 == 0 {
-				return casecore.Dissatisfied
+				}()
 			}
-			return casecore.Satisfied
-		}))
-		log.Printf("http round %d: bad %.0f/s, mixed %.0f/s", r, bad[r], mixed[r])
+			wg.Wait()
+			return n, time.Since(start).Seconds()
+		}
 	}
-	return bad, mixed
+	oneInTen := func(i int) casecore.Level {
+		if i%10 == 0 {
+			return casecore.Dissatisfied
+		}
+		return casecore.Satisfied
+	}
+	goLoad(3000, "hwarm", allBad)()
+	for r := range *rounds {
+		if res.wrk {
+			res.wrkBad = append(res.wrkBad, measure(wrkLoad(fmt.Sprint("wb", r), 1)))
+			res.wrkMixed = append(res.wrkMixed, measure(wrkLoad(fmt.Sprint("wm", r), 10)))
+			log.Printf("http round %d, wrk: bad %.0f/s, mixed %.0f/s", r, res.wrkBad[r].rate, res.wrkMixed[r].rate)
+		}
+		res.goBad = append(res.goBad, measure(goLoad(*perRound, fmt.Sprint("hb", r), allBad)))
+		res.goMixed = append(res.goMixed, measure(goLoad(*perRound, fmt.Sprint("hm", r), oneInTen)))
+		log.Printf("http round %d, Go client: bad %.0f/s, mixed %.0f/s", r, res.goBad[r].rate, res.goMixed[r].rate)
+	}
+	return res
+}
+
+// procCPU is the CPU seconds process pid has used so far (Linux /proc).
+func procCPU(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name, which is in parentheses.
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ is 100 on Linux
+}
+
+// httpLine is one row of the HTTP table.
+func httpLine(rep *report, what string, runs []httpRun) {
+	rates, srv, rds := []float64{}, []float64{}, []float64{}
+	for _, r := range runs {
+		rates, srv, rds = append(rates, r.rate), append(srv, r.serverCPU), append(rds, r.redisCPU)
+	}
+	rep.line("| %s | %.0f | %s | %.0f µs | %.0f µs |", what, median(rates), fmtList(rates), median(srv), median(rds))
 }
 
 // ratingInputJSON is the API body of a rating (unit IDs must exist: map to real ones).
