@@ -555,6 +555,50 @@ func (s *Service) followupChange(ctx context.Context, ch *Change, c *Case, r *Ra
 	return nil
 }
 
+// PendingTextReviews returns up to limit ratings whose comment waits for
+// text review, earliest due first, of the units actor may see; and how many
+// wait in all units.
+func (s *Service) PendingTextReviews(ctx context.Context, actor Actor, limit int) ([]*Rating, int64, error) {
+	const page = 500
+	var out []*Rating
+	var total int64
+	for off := 0; len(out) < limit; off += page {
+		ids, n, err := s.store.TextReviews(ctx, off, page)
+		if err != nil {
+			return nil, 0, err
+		}
+		if off == 0 {
+			total = n
+		}
+		if len(ids) == 0 {
+			break
+		}
+		rs, err := s.store.GetRatings(ctx, ids)
+		if err != nil {
+			return nil, 0, err
+		}
+		for _, r := range rs {
+			// A rating reviewed between the two reads is no longer pending.
+			if r != nil && r.TextReview != nil && r.TextReview.Status == TextPending && actor.CanSeeUnit(r.UnitID) {
+				out = append(out, r)
+				if len(out) == limit {
+					break
+				}
+			}
+		}
+		if len(ids) < page {
+			break
+		}
+	}
+	return out, total, nil
+}
+
+// CountTextReviews returns how many ratings wait for text review, in all units.
+func (s *Service) CountTextReviews(ctx context.Context) (int64, error) {
+	_, n, err := s.store.TextReviews(ctx, 0, 0)
+	return n, err
+}
+
 // ReviewText records the administrator's decision on a rating's comment.
 func (s *Service) ReviewText(ctx context.Context, actor Actor, ratingID string, approve bool, note string) (*Rating, error) {
 	if actor.Role != RoleAdmin {

@@ -72,6 +72,11 @@ type Store interface {
 	// of now. Its cost grows with units and states, not with cases.
 	Summary(ctx context.Context, now, endOfDay time.Time) ([]UnitSummary, error)
 	Referrals(ctx context.Context, limit int) ([]*Referral, error)
+	// TextReviews returns up to count IDs of the ratings whose text review
+	// is pending, earliest due first, from position offset (Apply keeps that
+	// queue with the ratings); and how many are pending in all. With count
+	// 0 it returns the number only.
+	TextReviews(ctx context.Context, offset, count int) (ids []string, total int64, err error)
 	Ping(ctx context.Context) error
 }
 

@@ -460,6 +460,30 @@ func TestTextReview(t *testing.T) {
 		if got := good.TextReview.Clock.DueDate.String(); got != "2026-03-09" {
 			t.Errorf("text review due %s, want 2026-03-09", got)
 		}
+		other := e.rate(casecore.Satisfied, func(in *casecore.RatingInput) { in.Comment = "很好"; in.UnitID = "fh-t01" })
+		// The queue holds the pending comments, earliest due first; a handler
+		// sees those of its units only.
+		queue := func(a casecore.Actor) string {
+			t.Helper()
+			rs, total, err := e.svc.PendingTextReviews(e.ctx, a, 10)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids := []string{fmt.Sprint(total)}
+			for _, r := range rs {
+				ids = append(ids, r.ID)
+			}
+			return strings.Join(ids, " ")
+		}
+		if got, want := queue(admin), strings.Join([]string{"3", good.ID, bad.ID, other.ID}, " "); got != want {
+			t.Errorf("text queue: %s, want %s", got, want)
+		}
+		if got, want := queue(handler), strings.Join([]string{"3", good.ID, bad.ID}, " "); got != want {
+			t.Errorf("handler's text queue: %s, want %s", got, want)
+		}
+		if rs, _, _ := e.svc.PendingTextReviews(e.ctx, admin, 1); len(rs) != 1 || rs[0].ID != good.ID {
+			t.Errorf("text queue, limit 1: %v", rs)
+		}
 		dl := e.svc.Deadlines(e.caseOf(bad.CaseID), bad, e.clk.Now())
 		if _, ok := dl[casecore.ClockTextReview]; !ok {
 			t.Errorf("case deadlines lack text_review: %v", dl)
@@ -480,6 +504,9 @@ func TestTextReview(t *testing.T) {
 		if _, err := e.svc.ReviewText(e.ctx, admin, bad.ID, true, ""); !errors.Is(err, casecore.ErrState) {
 			t.Errorf("second review: %v", err)
 		}
+		if got, want := queue(admin), "1 "+other.ID; got != want {
+			t.Errorf("text queue after two reviews: %s, want %s", got, want)
+		}
 		// An unreviewed comment escalates after 5 working days.
 		late := e.rate(casecore.Satisfied, func(in *casecore.RatingInput) { in.Comment = "还行" })
 		e.at("2026-03-10 00:00")
@@ -487,6 +514,11 @@ func TestTextReview(t *testing.T) {
 		got, _ := e.store.GetRating(e.ctx, late.ID)
 		if !got.TextReview.Clock.Overdue {
 			t.Errorf("text review not overdue: %+v", got.TextReview.Clock)
+		}
+		// Still queued once overdue: escalated, not dropped. (Both were rated
+		// at the same instant, so they are due together; the order is by ID.)
+		if got, want := queue(admin), "2 "+other.ID+" "+late.ID; got != want {
+			t.Errorf("text queue with an overdue review: %s, want %s", got, want)
 		}
 	})
 }

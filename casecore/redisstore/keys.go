@@ -2,8 +2,7 @@ package redisstore
 
 import (
 	"fmt"
-	"hash/fnv"
-	"strconv"
+		"strconv"
 
 	"github.com/haochaping/haochaping/casecore"
 )
@@ -27,10 +26,15 @@ func (k keys) noRating(id string) string { return k.p + "n:" + id }
 // the buckets grow into ordinary hash tables, which still works, only larger.
 const hashBuckets = 1 << 14
 
+// bucket is the FNV-1a hash of field modulo hashBuckets, in hex (FNV-1a
+// written out: hash/fnv would allocate on every rating).
 func bucket(field string) string {
-	h := fnv.New32a()
-	h.Write([]byte(field))
-	return strconv.FormatUint(uint64(h.Sum32()%hashBuckets), 16)
+	h := uint32(2166136261)
+	for i := 0; i < len(field); i++ {
+		h ^= uint32(field[i])
+		h *= 16777619
+	}
+	return strconv.FormatUint(uint64(h%hashBuckets), 16)
 }
 
 // idem maps idempotency key → "ratingID|fingerprint".
@@ -54,6 +58,10 @@ func (k keys) ratingDay(d casecore.Date) string {
 func (k keys) byUnitState(unit string, s casecore.State) string {
 	return k.p + "cs:" + unit + ":" + string(s)
 }
+
+// textQueue is a sorted set of the ratings whose comment waits for text
+// review (文本审核), scored by the review's due time (else the receipt time).
+func (k keys) textQueue() string { return k.p + "tq" }
 
 // caseUnits is the set of units that have cases.
 func (k keys) caseUnits() string { return k.p + "cun" }

@@ -244,6 +244,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 			b.op("happend", s.k.phones(r.RaterPhone), r.RaterPhone, r.ID, maxIndexed)
 		}
 		b.op("rpush", s.k.ratingDay(casecore.DateOf(r.RatedAt)), r.ID)
+		s.textQueueOp(b, r)
 	}
 	if n := ch.NoRating; n != nil {
 		b.idem = []any{b.key(s.k.idem("nr:" + n.IdempotencyKey)), "nr:" + n.IdempotencyKey, n.ID + "|"}
@@ -265,6 +266,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		rk := s.k.rating(r.ID)
 		b.cond(rk, ch.RatingExpect)
 		b.set(rk, rec)
+		s.textQueueOp(b, r)
 	}
 	if c := ch.Case; c != nil {
 		body, err := encodeCase(c)
@@ -322,6 +324,41 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.events = append(b.events, eventFields(e))
 	}
 	return b, nil
+}
+
+// textQueueOp keeps r's place in the text-review queue: in it, by due time,
+// while its review is pending; out of it once reviewed.
+func (s *Store) textQueueOp(b *builder, r *casecore.Rating) {
+	switch tr := r.TextReview; {
+	case tr == nil:
+	case tr.Status == casecore.TextPending:
+		at := r.ReceivedAt
+		if tr.Clock != nil {
+			at = tr.Clock.DueAt
+		}
+		b.op("zadd", s.k.textQueue(), ms(at), r.ID)
+	default:
+		b.op("zrem", s.k.textQueue(), r.ID)
+	}
+}
+
+// TextReviews returns up to count IDs of the ratings whose text review is
+// pending, earliest due first, from position offset; and how many there are.
+func (s *Store) TextReviews(ctx context.Context, offset, count int) ([]string, int64, error) {
+	if count <= 0 {
+		n, err := s.rdb.ZCard(ctx, s.k.textQueue()).Result()
+		if err != nil {
+			return nil, 0, fmt.Errorf("text reviews: %w", err)
+		}
+		return nil, n, nil
+	}
+	pipe := s.rdb.Pipeline()
+	ids := pipe.ZRange(ctx, s.k.textQueue(), int64(offset), int64(offset+count)-1)
+	n := pipe.ZCard(ctx, s.k.textQueue())
+	if _, err := pipe.Exec(ctx); err != nil {
+		return nil, 0, fmt.Errorf("text reviews: %w", err)
+	}
+	return ids.Val(), n.Val(), nil
 }
 
 // eventFields flattens an event into stream fields; empty fields are left out.

@@ -124,7 +124,6 @@ type Dashboard struct {
 	Sessions *Sessions
 	Limiter  *Limiter
 	Audit    *AuditLog
-	Texts    *TextIndex
 	hub      *Hub
 	pinger   *RedisPinger
 	metrics  *Metrics
@@ -153,7 +152,6 @@ func New(p Params, cfg Config) (*Dashboard, error) {
 		Sessions: NewSessions(p.Redis, p.Namespace, cfg.SessionLifetime),
 		Limiter:  NewLimiter(p.Redis, p.Namespace, cfg.LoginRate, cfg.LockoutFailures, cfg.LockoutDuration),
 		Audit:    NewAuditLog(p.Redis, p.Namespace, cfg.AuditMaxLen),
-		Texts:    NewTextIndex(p.Redis, p.Service.Store(), p.Namespace, p.Stream, p.Logger),
 		hub:      NewHub(p.Redis, p.Stream, p.Logger),
 		pinger:   newPinger(p.Redis, m),
 		metrics:  m,
@@ -171,13 +169,13 @@ func New(p Params, cfg Config) (*Dashboard, error) {
 	return d, nil
 }
 
-// Run runs the live-event hub, the text-review index and the Redis pinger
+// Run runs the live-event hub and the Redis pinger
 // until ctx ends; then it ends the live connections, so the HTTP server's
 // shutdown does not wait for them.
 func (d *Dashboard) Run(ctx context.Context) error {
 	defer d.stop()
 	var wg sync.WaitGroup
-	for _, run := range []func(context.Context) error{d.hub.Run, d.Texts.Run, d.pinger.Run} {
+	for _, run := range []func(context.Context) error{d.hub.Run, d.pinger.Run} {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -443,4 +441,12 @@ func (d *Dashboard) parseTemplates() error {
 		d.pages[page] = t
 	}
 	return nil
+}
+
+// sleep waits for d or until ctx ends.
+func sleep(ctx context.Context, d time.Duration) {
+	select {
+	case <-ctx.Done():
+	case <-time.After(d):
+	}
 }

@@ -26,7 +26,3 @@ func (k keys) lock(name string) string     { return k.p + "lock:" + name }
 // audit is the stream of audited events (logins, actions, reveals, accounts).
 func (k keys) audit() string { return k.p + "audit" }
 
-// textQueue is a sorted set of rating IDs whose comment waits for text
-// review, scored by due time (Unix ms); built from the event stream by the
-// consumer group "dashboard".
-func (k keys) textQueue() string { return k.p + "textq" }

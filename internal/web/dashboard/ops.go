@@ -138,7 +138,7 @@ func (d *Dashboard) ops(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	if byState, overdue, err := d.svc.Store().CountOpen(ctx); err == nil {
 		data["ByState"], data["OverdueAll"] = byState, overdue
 	}
-	if n, err := d.Texts.Count(ctx); err == nil {
+	if n, err := d.svc.CountTextReviews(ctx); err == nil {
 		data["Texts"] = n
 	}
 	data["LiveConns"] = d.hub.Subscribers()

@@ -229,7 +229,7 @@ func (d *Dashboard) overview(w http.ResponseWriter, r *http.Request, rc *reqCtx)
 	data := map[string]any{"Live": true, "Total": total, "ByState": byState,
 		"OpenStates": open, "Overdue": overdue, "DueToday": dueToday, "Due24h": due24h, "Units": unitRows, "Urgent": urgent}
 	if rc.user.Role != casecore.RoleHandler {
-		if n, err := d.Texts.Count(ctx); err == nil {
+		if n, err := d.svc.CountTextReviews(ctx); err == nil {
 			data["Texts"] = n
 		}
 	}
@@ -444,7 +444,7 @@ func (d *Dashboard) queue(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 			d.fail(w, r, rc, casecore.ErrForbidden)
 			return
 		}
-		rs, err := d.Texts.Pending(ctx, rc.actor, 500)
+		rs, _, err := d.svc.PendingTextReviews(ctx, rc.actor, 500)
 		if err != nil {
 			d.fail(w, r, rc, err)
 			return
@@ -491,7 +491,6 @@ func (d *Dashboard) textReview(w http.ResponseWriter, r *http.Request, rc *reqCt
 		d.fail(w, r, rc, err)
 		return
 	}
-	_ = d.Texts.Index(r.Context(), rating)
 	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditTextReview, Actor: rc.user.Name, IP: clientIP(r), Rating: id,
 		Case: rating.CaseID, Detail: dec})
 	http.Redirect(w, r, "/dash/queues/texts?done="+dec, http.StatusSeeOther)
