@@ -9,6 +9,7 @@ import (
 	"github.com/haochaping/haochaping/internal/phone"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,15 +137,20 @@ type RatingInput struct {
 // same idempotency key and content is recognised and a reuse with other
 // content is refused. Defaults (rated_at = now) are not part of it.
 func (in *RatingInput) fingerprint() string {
-	h := sha256.New()
+	// Each field as "<len>:<value>|", then the rating time in ms if given.
+	b := make([]byte, 0, 256)
 	for _, f := range []string{string(in.Channel), string(in.Level), in.WorkOrderID, in.UnitID, in.StaffID,
 		in.Post, in.RaterPhone, in.RaterName, in.Comment, in.FollowupOf} {
-		fmt.Fprintf(h, "%d:%s|", len(f), f)
+		b = strconv.AppendInt(b, int64(len(f)), 10)
+		b = append(b, ':')
+		b = append(b, f...)
+		b = append(b, '|')
 	}
 	if !in.RatedAt.IsZero() {
-		fmt.Fprintf(h, "%d", in.RatedAt.UnixMilli())
+		b = strconv.AppendInt(b, in.RatedAt.UnixMilli(), 10)
 	}
-	return hex.EncodeToString(h.Sum(nil)[:6]) // 48 bits tell a retry from a reuse
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:6]) // 48 bits tell a retry from a reuse
 }
 
 func (s *Service) validate(in *RatingInput) error {
