@@ -301,8 +301,9 @@ func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("http.addr: %q: %v", c.HTTP.Addr, err)
 	}
-	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return fmt.Errorf("http.public_url: %q is not an http(s) URL", c.HTTP.PublicURL)
+	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
+		return fmt.Errorf("http.public_url: %q is not an http(s) URL with a host name (the base of links in SMS; "+
+			"set it when http.addr has no host)", c.HTTP.PublicURL)
 	}
 	if c.HTTP.DebugAddr != "" {
 		if host, _, err := net.SplitHostPort(c.HTTP.DebugAddr); err != nil || !isLoopback(host) {
@@ -345,7 +346,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("%s: give token or sha256, not both", where)
 		case t.Token != "" && len(t.Token) < MinTokenLength:
 			return fmt.Errorf("%s.token: shorter than %d characters", where, MinTokenLength)
-		case t.SHA256 != "" && len(t.SHA256) != 64:
+		case t.SHA256 != "" && !isHex64(t.SHA256):
 			return fmt.Errorf("%s.sha256: want 64 hex digits", where)
 		}
 		if !t.Role.Valid() {
@@ -392,6 +393,11 @@ func idPatternOK(s string) bool {
 	return true
 }
 
+func isHex64(s string) bool {
+	_, err := hex.DecodeString(s)
+	return len(s) == 64 && err == nil
+}
+
 func isLoopback(host string) bool {
 	if host == "localhost" {
 		return true
@@ -400,13 +406,41 @@ func isLoopback(host string) bool {
 	return ip != nil && ip.IsLoopback()
 }
 
-// redactURL hides a password in a Redis URL for messages and logs.
+// redactURL hides the secrets of a URL for messages and logs: the password
+// of the user part, and the value of a password query parameter (Kannel's
+// sendsms takes its password there). A URL that does not parse still has
+// anything before an "@" hidden: it may be a password all the same.
 func redactURL(s string) string {
 	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
-		return s
+	if err != nil || u.Opaque != "" || (u.User == nil && strings.Contains(s, "@")) {
+		if i := strings.LastIndexByte(s, '@'); i >= 0 {
+			start := 0
+			if k := strings.Index(s, "//"); k >= 0 && k+2 <= i {
+				start = k + 2
+			}
+			s = s[:start] + "xxxxx" + s[i:]
+		}
+		return redactQuery(s)
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
 	}
 	return u.Redacted()
+}
+
+// redactQuery hides the value of password= in s, however malformed.
+func redactQuery(s string) string {
+	i := strings.Index(s, "password=")
+	if i < 0 {
+		return s
+	}
+	j := i + len("password=")
+	end := strings.IndexAny(s[j:], "&#")
+	if end < 0 {
+		return s[:j] + "xxxxx"
+	}
+	return s[:j] + "xxxxx" + s[j+end:]
 }
 
 // RedactedRedisURL is redis.url safe to log.

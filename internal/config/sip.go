@@ -31,6 +31,9 @@ type SIP struct {
 	// tests and tools running several servers do not fight over port 5060;
 	// configs/dev.yaml and production configs turn it on.
 	Enabled bool `yaml:"enabled"`
+	// badEnabledEnv is HAOCHAPING_SIP_ENABLED when it is neither true nor
+	// false, for validate to refuse.
+	badEnabledEnv string
 	// Addr is host:port of the UDP and TCP listeners (HAOCHAPING_SIP_ADDR);
 	// port 0 picks a free port, logged as "sip: listening".
 	Addr string `yaml:"addr"`
@@ -105,7 +108,11 @@ func (c *SIP) applyEnv(env func(string) string) {
 		c.ExternalIP = v
 	}
 	if v := env("HAOCHAPING_SIP_ENABLED"); v != "" {
-		c.Enabled = v == "true" || v == "1" || v == "yes"
+		b, ok := parseBool(v)
+		c.Enabled = b
+		if !ok {
+			c.badEnabledEnv = v
+		}
 	}
 }
 
@@ -151,6 +158,9 @@ func (c *SIP) applyDefaults() {
 }
 
 func (c *SIP) validate() error {
+	if c.badEnabledEnv != "" {
+		return fmt.Errorf("sip.enabled: HAOCHAPING_SIP_ENABLED=%q, want true or false", c.badEnabledEnv)
+	}
 	if !c.Enabled {
 		return nil
 	}
@@ -247,4 +257,16 @@ func (c *SIP) RTPPortRange() (lo, hi int, err error) {
 		return 0, 0, fmt.Errorf("sip.rtp_ports: %q, want min-max within 1024-65535", c.RTPPorts)
 	}
 	return lo, hi, nil
+}
+
+// parseBool reads a switch from the environment: true, 1, yes, on or false,
+// 0, no, off, in any case; ok is false for anything else.
+func parseBool(v string) (b, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "1", "yes", "on":
+		return true, true
+	case "false", "0", "no", "off":
+		return false, true
+	}
+	return false, false
 }

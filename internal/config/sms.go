@@ -278,6 +278,11 @@ func (c *SMS) validate() error {
 	if c.Page.PerIPPerMinute < 1 || c.Page.PerTokenPerMinute < 1 {
 		return fmt.Errorf("sms.page: rates must be at least 1 a minute")
 	}
+	// Checked whatever the provider: a bad HAOCHAPING_SMS_SMPP_PORT is an
+	// error now, not when someone switches to SMPP.
+	if c.SMPP.Port != 0 && (c.SMPP.Port < 1 || c.SMPP.Port > 65535) {
+		return fmt.Errorf("sms.smpp.port: %d out of range 1..65535 (HAOCHAPING_SMS_SMPP_PORT)", c.SMPP.Port)
+	}
 	switch c.Provider {
 	case "kannel":
 		u, err := url.Parse(c.Kannel.SendSMSURL)
@@ -296,8 +301,11 @@ func (c *SMS) validate() error {
 		if c.SMPP.Port < 1 || c.SMPP.Port > 65535 {
 			return fmt.Errorf("sms.smpp.port: %d out of range 1..65535", c.SMPP.Port)
 		}
-		if len(c.SMPP.SystemID) > 15 || len(c.SMPP.Password) > 8 {
-			return fmt.Errorf("sms.smpp.system_id: at most 15 characters, password at most 8")
+		if len(c.SMPP.SystemID) > 15 {
+			return fmt.Errorf("sms.smpp.system_id: at most 15 characters (SMPP 3.4)")
+		}
+		if len(c.SMPP.Password) > 8 {
+			return fmt.Errorf("sms.smpp.password: at most 8 characters (SMPP 3.4)")
 		}
 	}
 	switch c.SMPP.BindMode {
