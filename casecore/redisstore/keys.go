@@ -2,7 +2,7 @@ package redisstore
 
 import (
 	"fmt"
-		"strconv"
+	"strconv"
 
 	"github.com/haochaping/haochaping/casecore"
 )

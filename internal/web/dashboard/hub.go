@@ -21,29 +21,68 @@ type LiveEvent struct {
 	From   string `json:"from,omitempty"`
 }
 
-// Hub reads the event stream with one blocking XREAD (from "$": live view
-// only, no consumer group) and fans the events out to the SSE connections,
-// so a hundred open dashboards cost one Redis connection, not a hundred.
+const (
+	// hubCount is the most entries one XREAD returns.
+	hubCount = 500
+	// hubBlock is the longest one XREAD waits for a new entry when the
+	// stream is quiet.
+	hubBlock = 2 * time.Second
+	// hubLinger is how long the hub waits after a read that did not fill
+	// hubCount before it reads again. Under load this turns a thousand small
+	// reads a second into a few large ones, at the price of live updates up
+	// to hubLinger late; the first entry after a quiet spell still arrives at
+	// once, through the blocking read.
+	hubLinger = 100 * time.Millisecond
+	// subBuffer is how many events a subscriber's channel holds: what the hub
+	// gathers in one linger at the peak rate (about 10,000 events a second),
+	// so a browser that keeps up on average loses nothing to the batching.
+	subBuffer = 1024
+)
+
+// Hub reads the event stream with one blocking XREAD (live view only, no
+// consumer group) and fans the events out to the SSE connections, so a
+// hundred open dashboards cost one Redis connection, not a hundred. While
+// nobody is subscribed it does not read at all.
 type Hub struct {
 	rdb    redis.UniversalClient
 	stream string
 	log    *slog.Logger
+	// count, block and linger are hubCount, hubBlock and hubLinger; tests
+	// shorten them.
+	count         int64
+	block, linger time.Duration
 
 	mu   sync.Mutex
 	subs map[chan LiveEvent]struct{}
+	// wake is signalled when the first subscriber arrives, so an idle Run
+	// starts reading without polling.
+	wake chan struct{}
 }
 
 // NewHub returns a hub of the event stream.
 func NewHub(rdb redis.UniversalClient, stream string, log *slog.Logger) *Hub {
-	return &Hub{rdb: rdb, stream: stream, log: log, subs: map[chan LiveEvent]struct{}{}}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Hub{rdb: rdb, stream: stream, log: log, count: hubCount, block: hubBlock, linger: hubLinger,
+		subs: map[chan LiveEvent]struct{}{}, wake: make(chan struct{}, 1)}
 }
 
-// Subscribe returns a channel of live events and a function to end it.
+// Subscribe returns a channel of live events and a function to end it. The
+// first subscriber of an idle hub receives the entries added after the hub
+// resumed reading, which it does at once.
 func (h *Hub) Subscribe() (<-chan LiveEvent, func()) {
-	ch := make(chan LiveEvent, 64)
+	ch := make(chan LiveEvent, subBuffer)
 	h.mu.Lock()
 	h.subs[ch] = struct{}{}
+	first := len(h.subs) == 1
 	h.mu.Unlock()
+	if first {
+		select {
+		case h.wake <- struct{}{}:
+		default: // a signal is already waiting
+		}
+	}
 	return ch, func() {
 		h.mu.Lock()
 		delete(h.subs, ch)
@@ -69,12 +108,37 @@ func (h *Hub) publish(e LiveEvent) {
 	}
 }
 
-// Run reads the stream until ctx ends.
+// Run reads the stream while anybody is subscribed, until ctx ends.
 func (h *Hub) Run(ctx context.Context) error {
+	for h.awaitSubscriber(ctx) {
+		h.follow(ctx)
+	}
+	return nil
+}
+
+// awaitSubscriber waits until somebody is subscribed; it reports false if
+// ctx ended first.
+func (h *Hub) awaitSubscriber(ctx context.Context) bool {
+	for h.Subscribers() == 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-h.wake:
+		}
+	}
+	return ctx.Err() == nil
+}
+
+// follow reads and publishes the entries added from now on, until nobody
+// is subscribed any more or ctx ends.
+func (h *Hub) follow(ctx context.Context) {
 	// Start after the newest entry now in the stream ("$" once): a later "$"
 	// would miss what arrived between two reads.
 	last := ""
-	for ctx.Err() == nil && last == "" {
+	for last == "" {
+		if ctx.Err() != nil || h.Subscribers() == 0 {
+			return
+		}
 		xs, err := h.rdb.XRevRangeN(ctx, h.stream, "+", "-", 1).Result()
 		switch {
 		case err != nil:
@@ -86,27 +150,55 @@ func (h *Hub) Run(ctx context.Context) error {
 			last = xs[0].ID
 		}
 	}
-	for ctx.Err() == nil {
-		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{h.stream, last}, Count: 500, Block: 2 * time.Second}).Result()
+	for ctx.Err() == nil && h.Subscribers() > 0 {
+		res, err := h.read(ctx, last)
 		if errors.Is(err, redis.Nil) {
-			continue
+			continue // quiet: the read blocked for h.block and found nothing
 		}
 		if err != nil {
 			if ctx.Err() != nil {
-				return nil
+				return
 			}
 			h.log.Warn("live events: read stream", "err", err)
 			sleep(ctx, time.Second)
 			continue
 		}
+		n := 0
 		for _, s := range res {
 			for _, m := range s.Messages {
+				n++
 				last = m.ID
 				v := m.Values
 				h.publish(LiveEvent{Type: str(v["type"]), CaseID: str(v["case_id"]), Rating: str(v["rating_id"]),
 					Unit: str(v["unit_id"]), State: str(v["state"]), From: str(v["from"])})
 			}
 		}
+		if n < int(h.count) && h.linger > 0 {
+			// The stream is drained but busy: let entries gather.
+			sleep(ctx, h.linger)
+		}
 	}
-	return nil
+}
+
+// read runs one blocking XREAD after last. It returns when ctx ends even if
+// the read is still blocked: go-redis does not interrupt a read on
+// cancellation, so an abandoned read ends by itself within h.block (or when
+// the client is closed) and its result is dropped.
+func (h *Hub) read(ctx context.Context, last string) ([]redis.XStream, error) {
+	type result struct {
+		res []redis.XStream
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := h.rdb.XRead(ctx, &redis.XReadArgs{Streams: []string{h.stream, last}, Count: h.count,
+			Block: h.block}).Result()
+		done <- result{res, err}
+	}()
+	select {
+	case r := <-done:
+		return r.res, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

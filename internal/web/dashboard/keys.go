@@ -25,4 +25,3 @@ func (k keys) lock(name string) string     { return k.p + "lock:" + name }
 
 // audit is the stream of audited events (logins, actions, reveals, accounts).
 func (k keys) audit() string { return k.p + "audit" }
-
