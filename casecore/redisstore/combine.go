@@ -2,7 +2,6 @@ package redisstore
 
 import (
 	"context"
-	"strings"
 	"sync"
 	"time"
 
@@ -39,8 +38,7 @@ type combiner struct {
 // scriptRun is one run of the apply script and, once done, its reply.
 type scriptRun struct {
 	ctx  context.Context
-	keys []string
-	argv []any
+	args []any // made by builder.command
 
 	res []string
 	err error
@@ -70,9 +68,9 @@ func newCombiner(rdb redis.UniversalClient, pipelines, batch int) *combiner {
 
 var leadPool = sync.Pool{New: func() any { return make(chan bool, 1) }}
 
-// run runs the script with keys and argv and returns its reply.
-func (c *combiner) run(ctx context.Context, keys []string, argv []any) ([]string, error) {
-	r := &scriptRun{ctx: ctx, keys: keys, argv: argv}
+// run runs the apply command args (builder.command) and returns its reply.
+func (c *combiner) run(ctx context.Context, args []any) ([]string, error) {
+	r := &scriptRun{ctx: ctx, args: args}
 	c.mu.Lock()
 	if c.inFlight < c.maxInFlight {
 		c.inFlight++
@@ -128,7 +126,7 @@ func (c *combiner) leadOnce(own *scriptRun) {
 func (c *combiner) send(ctx context.Context, batch []*scriptRun) {
 	if len(batch) == 1 {
 		r := batch[0]
-		r.res, r.err = applyScript.Run(r.ctx, c.rdb, r.keys, r.argv...).StringSlice()
+		r.res, r.err = runApply(r.ctx, c.rdb, r.args)
 		return
 	}
 	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pipelineTimeout)
@@ -140,7 +138,8 @@ func (c *combiner) send(ctx context.Context, batch []*scriptRun) {
 			r.err = err
 			continue
 		}
-		cmds[i] = applyScript.EvalSha(pctx, pipe, r.keys, r.argv...)
+		cmds[i] = redis.NewCmd(pctx, r.args...)
+		_ = pipe.Process(pctx, cmds[i])
 	}
 	_, _ = pipe.Exec(pctx)
 	for i, cmd := range cmds {
@@ -149,9 +148,10 @@ func (c *combiner) send(ctx context.Context, batch []*scriptRun) {
 		}
 		r := batch[i]
 		r.res, r.err = cmd.StringSlice()
-		if r.err != nil && strings.HasPrefix(r.err.Error(), "NOSCRIPT") {
-			// Redis restarted or its script cache was flushed: Run loads it.
-			r.res, r.err = applyScript.Run(pctx, c.rdb, r.keys, r.argv...).StringSlice()
+		if isNoScript(r.err) {
+			// Redis restarted or its script cache was flushed: nothing ran;
+			// runApply sends the script itself.
+			r.res, r.err = runApply(pctx, c.rdb, r.args)
 		}
 	}
 }

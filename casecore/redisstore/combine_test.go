@@ -232,3 +232,29 @@ func TestCombinerReloadsScript(t *testing.T) {
 		t.Errorf("second apply of change 3: %v, want a duplicate", err)
 	}
 }
+
+// ApplyMany (the deadline worker's batches) recovers from a lost script
+// cache the same way.
+func TestApplyManyReloadsScript(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	st := New(rdb, Config{Namespace: "many"})
+	ctx := t.Context()
+	if err := st.Apply(ctx, goodRating(0)); err != nil { // loads the script
+		t.Fatal(err)
+	}
+	if err := rdb.ScriptFlush(ctx).Err(); err != nil {
+		t.Fatal(err)
+	}
+	chs := []*casecore.Change{goodRating(1), goodRating(2), goodRating(0)}
+	errs := st.ApplyMany(ctx, chs)
+	var dup *casecore.DuplicateError
+	if errs[0] != nil || errs[1] != nil || !errors.As(errs[2], &dup) || dup.RatingID != "R0" {
+		t.Fatalf("ApplyMany after SCRIPT FLUSH: %v", errs)
+	}
+	for _, id := range []string{"R1", "R2"} {
+		if _, err := st.GetRating(ctx, id); err != nil {
+			t.Errorf("%s: %v", id, err)
+		}
+	}
+}
