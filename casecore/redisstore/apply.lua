@@ -6,7 +6,8 @@
 --   now                        milliseconds, for the referral's score and event
 --   n (0|1), [k, f, v]         idempotency: hash KEYS[k], field f, value
 --                              "ratingID|fingerprint". If the field exists, nothing
---                              is written and {"DUP", existing value} is returned.
+--                              is written and {"DUP", existing value} is returned;
+--                              if a condition fails, the field is not kept.
 --   n, n × [k, version]        conditions: each record key must hold "<version>\n..."
 --                              (0: must not exist), else nothing is written and
 --                              {"CONFLICT", key} is returned.
@@ -29,11 +30,15 @@ local function num() i = i + 1; return tonumber(A[i]) end
 
 local now = num()
 
-local idemK, idemF, idemV
+-- The idempotency key is claimed first (one HSETNX in the usual case of a
+-- new key) and released again if a condition fails: nothing else has run
+-- yet, and no other client sees the script half way.
+local idemK, idemF
 if num() == 1 then
-  idemK, idemF, idemV = KEYS[num()], nxt(), nxt()
-  local v = redis.call('HGET', idemK, idemF)
-  if v then return {'DUP', v} end
+  idemK, idemF = KEYS[num()], nxt()
+  if redis.call('HSETNX', idemK, idemF, nxt()) == 0 then
+    return {'DUP', redis.call('HGET', idemK, idemF)}
+  end
 end
 
 for _ = 1, num() do
@@ -42,10 +47,12 @@ for _ = 1, num() do
   local cur = redis.call('GET', k)
   local ver = 0
   if cur then ver = tonumber(string.match(cur, '^(%d+)\n')) or -1 end
-  if ver ~= want then return {'CONFLICT', k} end
+  if ver ~= want then
+    if idemK then redis.call('HDEL', idemK, idemF) end
+    return {'CONFLICT', k}
+  end
 end
 
-if idemK then redis.call('HSET', idemK, idemF, idemV) end
 for _ = 1, num() do
   local k = KEYS[num()]
   redis.call('SET', k, nxt())
@@ -68,13 +75,11 @@ for _ = 1, num() do
   elseif op == 'happend' then
     -- append to a comma-separated list, keeping at most max entries (the newest)
     local f, v, max = nxt(), nxt(), num()
-    local cur = redis.call('HGET', k, f)
-    if cur then
+    if redis.call('HSETNX', k, f, v) == 0 then -- not the first: append
+      local cur = redis.call('HGET', k, f)
       local _, commas = string.gsub(cur, ',', ',')
       if commas + 1 >= max then cur = string.sub(cur, string.find(cur, ',', 1, true) + 1) end
       redis.call('HSET', k, f, cur .. ',' .. v)
-    else
-      redis.call('HSET', k, f, v)
     end
   elseif op == 'rpush' then redis.call('RPUSH', k, nxt())
   else return redis.error_reply('apply: unknown op ' .. tostring(op)) end

@@ -258,3 +258,30 @@ func TestApplyManyReloadsScript(t *testing.T) {
 		}
 	}
 }
+
+// A change whose condition fails writes nothing, not even its idempotency
+// key: the retry with a fresh ID is accepted, not called a duplicate.
+func TestConflictReleasesIdempotencyKey(t *testing.T) {
+	srv := redistest.Start(t)
+	st := New(srv.Client(t), Config{Namespace: "conflict"})
+	ctx := t.Context()
+	if err := st.Apply(ctx, goodRating(5)); err != nil {
+		t.Fatal(err)
+	}
+	clash := goodRating(5) // rating R5 exists: the condition "no record yet" fails
+	clash.NewRating.IdempotencyKey = "k-new"
+	if err := st.Apply(ctx, clash); !errors.Is(err, casecore.ErrConflict) {
+		t.Fatalf("apply over an existing rating: %v, want ErrConflict", err)
+	}
+	retry := goodRating(6)
+	retry.NewRating.IdempotencyKey = "k-new"
+	if err := st.Apply(ctx, retry); err != nil {
+		t.Fatalf("retry with a fresh ID: %v", err)
+	}
+	again := goodRating(7)
+	again.NewRating.IdempotencyKey = "k-new"
+	var dup *casecore.DuplicateError
+	if err := st.Apply(ctx, again); !errors.As(err, &dup) || dup.RatingID != "R6" {
+		t.Fatalf("third apply of k-new: %v, want a duplicate of R6", err)
+	}
+}

@@ -184,8 +184,19 @@ func Load(path string, env func(string) string) (*Config, error) {
 func Parse(b []byte, c *Config) error {
 	dec := yaml.NewDecoder(bytes.NewReader(b))
 	dec.KnownFields(true)
-	if err := dec.Decode(c); err != nil && !errors.Is(err, io.EOF) { // an empty file is no error
+	if err := dec.Decode(c); err != nil {
+		if errors.Is(err, io.EOF) { // an empty file is no error
+			return nil
+		}
 		return err
+	}
+	// A second document ("---") would be silently ignored: refuse it.
+	var more yaml.Node
+	if err := dec.Decode(&more); !errors.Is(err, io.EOF) {
+		if err != nil {
+			return err
+		}
+		return fmt.Errorf("line %d: a second YAML document; the configuration is one document", more.Line)
 	}
 	return nil
 }
@@ -298,7 +309,7 @@ func (c *Config) Validate() error {
 	if c.Log.Format != "text" && c.Log.Format != "json" {
 		return fmt.Errorf("log.format: %q, want text or json", c.Log.Format)
 	}
-	if _, _, err := net.SplitHostPort(c.HTTP.Addr); err != nil {
+	if err := checkHostPort(c.HTTP.Addr); err != nil {
 		return fmt.Errorf("http.addr: %q: %v", c.HTTP.Addr, err)
 	}
 	if u, err := url.Parse(c.HTTP.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Hostname() == "" {
@@ -306,13 +317,14 @@ func (c *Config) Validate() error {
 			"set it when http.addr has no host)", c.HTTP.PublicURL)
 	}
 	if c.HTTP.DebugAddr != "" {
-		if host, _, err := net.SplitHostPort(c.HTTP.DebugAddr); err != nil || !isLoopback(host) {
+		if host, _, err := net.SplitHostPort(c.HTTP.DebugAddr); err != nil || checkHostPort(c.HTTP.DebugAddr) != nil || !isLoopback(host) {
 			return fmt.Errorf("http.debug_addr: %q must be a loopback host:port (the profiler is not for the network)", c.HTTP.DebugAddr)
 		}
 	}
 	if !c.Redis.Embedded() {
 		u, err := url.Parse(c.Redis.URL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") {
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
+			(u.Scheme == "unix" && u.Path == "") || (u.Scheme != "unix" && u.Hostname() == "") {
 			return fmt.Errorf("redis.url: %q, want embedded or redis://host:port/db", redactURL(c.Redis.URL))
 		}
 	} else if host, _, err := net.SplitHostPort(c.Redis.EmbeddedAddr); err != nil || !isLoopback(host) {
@@ -391,6 +403,19 @@ func idPatternOK(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkHostPort checks a listen address: host (may be empty) and a port
+// number 0..65535.
+func checkHostPort(addr string) error {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		return fmt.Errorf("port %q, want a number 0..65535", port)
+	}
+	return nil
 }
 
 func isHex64(s string) bool {

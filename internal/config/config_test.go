@@ -320,6 +320,7 @@ func TestLoadErrors(t *testing.T) {
 		{"bad duration", "deadlines:\n  poll: soon\n", nil, []string{"soon"}},
 		{"syntax", "log: [\n", nil, []string{"haochaping.yaml"}},
 		{"duplicate key", "log:\n  level: info\n  level: debug\n", nil, []string{"level"}},
+		{"second document", "log: {level: info}\n---\nlog: {level: debug}\n", nil, []string{"line 2", "second YAML document"}},
 	})
 }
 
@@ -572,6 +573,11 @@ func TestValidate(t *testing.T) {
 		{"log.format", "log: {format: xml}\n", nil, []string{"log.format:", `"xml"`}},
 		{"http.addr without port", "http: {addr: '8080'}\n", nil, []string{"http.addr:"}},
 		{"http.addr junk", "http: {addr: 'not an address'}\n", nil, []string{"http.addr:"}},
+		{"http.addr port out of range", "http: {addr: '127.0.0.1:99999'}\n", nil, []string{"http.addr:", "99999"}},
+		{"http.addr port name", "http: {addr: '127.0.0.1:http'}\n", nil, []string{"http.addr:"}},
+		{"http.debug_addr port out of range", "http: {debug_addr: '127.0.0.1:70000'}\n", nil, []string{"http.debug_addr:"}},
+		{"redis.url without host", "redis: {url: 'redis://'}\n", nil, []string{"redis.url:"}},
+		{"redis.url unix without path", "redis: {url: 'unix://'}\n", nil, []string{"redis.url:"}},
 		{"http.public_url scheme", "http: {public_url: 'ftp://hcp.example'}\n", nil, []string{"http.public_url:"}},
 		{"http.public_url no host", "http: {public_url: 'https://'}\n", nil, []string{"http.public_url:"}},
 		{"http.public_url relative", "http: {public_url: 'hcp.example.gov.cn'}\n", nil, []string{"http.public_url:"}},

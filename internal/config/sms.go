@@ -210,6 +210,9 @@ func ParseSendWindow(s string) (from, to int, err error) {
 	if from, err = parse(a); err != nil {
 		return 0, 0, err
 	}
+	if from == 24*60 {
+		return 0, 0, fmt.Errorf("%q: 24:00 may end a window, not start one", s)
+	}
 	if to, err = parse(b); err != nil {
 		return 0, 0, err
 	}

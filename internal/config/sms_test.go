@@ -180,6 +180,8 @@ func TestParseSendWindow(t *testing.T) {
 		{"08:00-", 0, 0, false},
 		{"8am-9pm", 0, 0, false},
 		{"24:01-08:00", 0, 0, false},
+		{"24:00-00:00", 0, 0, false},
+		{"24:00-08:00", 0, 0, false},
 		{"08:60-09:00", 0, 0, false},
 		{"", 0, 0, false},
 	}
