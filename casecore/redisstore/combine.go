@@ -103,12 +103,19 @@ func (c *combiner) leadOnce(own *scriptRun) {
 		c.queue = nil // let the backing array go
 	}
 	c.mu.Unlock()
-
+	// Deferred, so that even a panic in the client neither strands the
+	// waiting callers nor keeps the place (a run without a reply then
+	// reports an empty reply).
+	defer c.handOff(batch)
 	c.send(own.ctx, batch)
+}
+
+// handOff wakes the callers of batch (but its leader, batch[0]) and passes
+// the leader's place to the oldest queued run, or gives it up.
+func (c *combiner) handOff(batch []*scriptRun) {
 	for _, r := range batch[1:] {
 		r.lead <- false
 	}
-
 	c.mu.Lock()
 	if len(c.queue) == 0 {
 		c.inFlight--

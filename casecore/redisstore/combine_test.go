@@ -24,6 +24,8 @@ type gate struct {
 
 	// beforePipeline, when set, runs before the first pipeline is sent.
 	beforePipeline func(context.Context)
+	// panicPipeline makes the first pipeline panic in the client.
+	panicPipeline bool
 
 	mu        sync.Mutex
 	pipelines []int
@@ -58,6 +60,9 @@ func (g *gate) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Process
 		g.mu.Unlock()
 		if first {
 			g.beforePipeline(ctx)
+		}
+		if g.panicPipeline && len(g.pipelines) == 1 {
+			panic("client bug")
 		}
 		return next(ctx, cmds)
 	}
@@ -283,5 +288,63 @@ func TestConflictReleasesIdempotencyKey(t *testing.T) {
 	var dup *casecore.DuplicateError
 	if err := st.Apply(ctx, again); !errors.As(err, &dup) || dup.RatingID != "R6" {
 		t.Fatalf("third apply of k-new: %v, want a duplicate of R6", err)
+	}
+}
+
+// A panic while a pipeline is sent leaves no caller waiting for ever and
+// does not keep the pipeline's place: the callers get an error, later
+// changes go through.
+func TestCombinerSurvivesPanic(t *testing.T) {
+	srv := redistest.Start(t)
+	rdb := srv.Client(t)
+	g := newGate()
+	g.panicPipeline = true
+	rdb.AddHook(g)
+	st := New(rdb, Config{Namespace: "panic", Pipelines: 1})
+	ctx := t.Context()
+	var wg sync.WaitGroup
+	errs := make([]error, 6)
+	panics := make([]any, 6)
+	apply := func(i int) {
+		defer wg.Done()
+		defer func() { panics[i] = recover() }()
+		errs[i] = st.Apply(ctx, goodRating(i))
+	}
+	wg.Add(1)
+	go apply(0)
+	<-g.held
+	for i := 1; i <= 5; i++ {
+		wg.Add(1)
+		go apply(i)
+	}
+	queued(t, st.comb, 5)
+	close(g.release)
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("callers still waiting after the pipeline's leader panicked")
+	}
+	if errs[0] != nil || panics[0] != nil {
+		t.Errorf("change 0 (sent alone): %v, panic %v", errs[0], panics[0])
+	}
+	leaders := 0
+	for i := 1; i <= 5; i++ {
+		switch {
+		case panics[i] != nil:
+			leaders++
+		case errs[i] == nil:
+			t.Errorf("change %d reported applied, though its pipeline was never sent", i)
+		}
+	}
+	if leaders != 1 {
+		t.Errorf("%d callers saw the panic, want the pipeline's leader only", leaders)
+	}
+	if err := st.Apply(ctx, goodRating(10)); err != nil {
+		t.Errorf("apply after the panic: %v", err)
+	}
+	if st.comb.inFlight != 0 {
+		t.Errorf("%d pipelines still counted in flight", st.comb.inFlight)
 	}
 }
