@@ -324,7 +324,12 @@ func TestMOConcatTimeout(t *testing.T) {
 
 func TestThrottling(t *testing.T) {
 	sim := newSim(t, SimConfig{ThrottleEvery: 4})
-	c, _ := startClient(t, sim.Addr(), Config{Window: 8, ThrottlePause: 5 * time.Millisecond}, newRecorder())
+	// Every 4th submit the SMSC sees is refused, whichever message it is: a
+	// message retried 3 times (the default) is refused on all 4 attempts
+	// about once in 256, so with 40 messages the default would fail one run
+	// in seven. 20 retries make that 4⁻²¹; running out of retries has its
+	// own test below.
+	c, _ := startClient(t, sim.Addr(), Config{Window: 8, ThrottlePause: 5 * time.Millisecond, ThrottleRetries: 20}, newRecorder())
 	var wg sync.WaitGroup
 	var failed atomic.Int32
 	for i := range 40 {
