@@ -6,6 +6,12 @@ cd "$(dirname "$0")/.."
 mkdir -p bench
 stamp=$(date -u +%Y-%m-%dT%H:%MZ)
 
+# Peers: redis-server and redis-benchmark (redis-tools), wrk (the HTTP load
+# generator; without it the HTTP figures come from Go's client only), sipp.
+for bin in redis-server redis-benchmark wrk sipp; do
+  command -v "$bin" >/dev/null || echo "bench: $bin not found (apt-get install redis-server redis-tools wrk sip-tester)" >&2
+done
+
 echo "== case core (hcpbench: casecore vs raw Lua, HTTP API, memory, deadlines)"
 go run ./cmd/hcpbench -haochaping bin/haochaping -o bench/casecore.md "$@"
 
