@@ -258,7 +258,7 @@ func (s *Service) submitOnce(ctx context.Context, actor Actor, in RatingInput, f
 	r := &Rating{ID: "R" + id, IdempotencyKey: in.IdempotencyKey, Channel: in.Channel, Level: in.Level,
 		WorkOrderID: in.WorkOrderID, UnitID: in.UnitID, StaffID: in.StaffID, Post: in.Post,
 		RaterPhone: in.RaterPhone, RaterName: in.RaterName, Comment: in.Comment,
-		RatedAt: in.RatedAt.Round(time.Millisecond), ReceivedAt: now, FollowupOf: in.FollowupOf, Seq: 1, Version: 1}
+		RatedAt: in.RatedAt.Truncate(time.Millisecond), ReceivedAt: now, FollowupOf: in.FollowupOf, Seq: 1, Version: 1}
 	ch := &Change{NewRating: r, Fingerprint: fp}
 	day := DateOf(r.RatedAt)
 	ev := Event{Type: "rating_received", Rating: r.ID, Unit: r.UnitID, Level: r.Level, Chan: r.Channel, At: now, Comment: r.Comment != ""}

@@ -193,6 +193,23 @@ func TestWorkedExamples(t *testing.T) {
 	})
 }
 
+// A rating without rated_at was made when received: stored to the
+// millisecond, it must not come out a millisecond after its receipt.
+func TestDefaultRatedAtNotAfterReceipt(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		e := newEnv(t, rdb, "2026-03-02 10:00")
+		e.clk.Advance(1999500 * time.Nanosecond) // 10:00:00.0019995
+		r := e.rate(casecore.Satisfied, nil)
+		got, err := e.store.GetRating(e.ctx, r.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.RatedAt.After(got.ReceivedAt) || got.RatedAt.UnixMilli()%1000 != 1 {
+			t.Errorf("rated_at %s, received_at %s", got.RatedAt.Format(time.RFC3339Nano), got.ReceivedAt.Format(time.RFC3339Nano))
+		}
+	})
+}
+
 func TestGoodRatingOpensNoCase(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		e := newEnv(t, rdb, "2026-03-02 10:00")
