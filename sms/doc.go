@@ -13,7 +13,7 @@
 //
 // Gateways live in sub-packages (sms/smpp, sms/kannel) and may import this
 // package; this package imports the standard library, go-redis, the
-// Prometheus client and the leaf internal/phone. It never imports casecore, sip or ivr: it declares the
+// Prometheus client and the leaves internal/phone and internal/realip. It never imports casecore, sip or ivr: it declares the
 // Recorder it needs, and cmd/haochaping adapts the case core to it and maps
 // sms.Level to the case core's level by name, never by position.
 //

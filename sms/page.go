@@ -8,12 +8,13 @@ import (
 	"encoding/hex"
 	"errors"
 	"html/template"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/haochaping/haochaping/internal/realip"
 )
 
 // The rating page: GET /r/{token} shows the five choices and a comment
@@ -32,13 +33,12 @@ const (
 )
 
 // PageConfig limits the rating page; requests are counted per minute in
-// Redis, so the limits hold across processes.
+// Redis, so the limits hold across processes. The address counted is
+// realip.ClientIP's: behind a trusted proxy (http.trusted_proxies), the
+// client's.
 type PageConfig struct {
 	PerIPPerMinute    int
 	PerTokenPerMinute int
-	// TrustProxy takes the client address from X-Forwarded-For (set it
-	// only behind a proxy that overwrites the header).
-	TrustProxy bool
 }
 
 type pageState struct {
@@ -185,21 +185,6 @@ func (s *Service) pageLimited(w http.ResponseWriter) {
 	s.message(w, http.StatusTooManyRequests, "limited", "请求过于频繁", "请求过于频繁，请稍后再试。")
 }
 
-// clientIP is the address a request came from.
-func (s *Service) clientIP(r *http.Request) string {
-	if s.pageCfg().TrustProxy {
-		if f := r.Header.Get("X-Forwarded-For"); f != "" {
-			ip, _, _ := strings.Cut(f, ",")
-			return strings.TrimSpace(ip)
-		}
-	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
-}
-
 // allow counts a request against a per-minute limit; a Redis failure lets
 // the request through (the page then fails on its own lookups anyway).
 func (s *Service) allow(ctx context.Context, kind, key string, limit int) bool {
@@ -222,7 +207,7 @@ func hashKey(s string) string {
 // limited applies the per-address and per-token limits.
 func (s *Service) limited(r *http.Request, token string) bool {
 	cfg := s.pageCfg()
-	if !s.allow(r.Context(), "ip", hashKey(s.clientIP(r)), cfg.PerIPPerMinute) {
+	if !s.allow(r.Context(), "ip", hashKey(realip.ClientIP(r)), cfg.PerIPPerMinute) {
 		return true
 	}
 	return token != "" && !s.allow(r.Context(), "tok", hashKey(token), cfg.PerTokenPerMinute)

@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"os"
 	"os/signal"
 	"syscall"
@@ -25,6 +26,7 @@ import (
 	"github.com/haochaping/haochaping/casecore/redisstore"
 	"github.com/haochaping/haochaping/internal/clock"
 	"github.com/haochaping/haochaping/internal/config"
+	"github.com/haochaping/haochaping/internal/realip"
 	"github.com/haochaping/haochaping/internal/web"
 )
 
@@ -82,6 +84,9 @@ type app struct {
 	// debugLn serves the profiler (http.debug_addr), nil when off.
 	debugLn net.Listener
 	units   *casecore.Directory
+	// proxies are http.trusted_proxies: requests from them are taken to come
+	// from the client they name (internal/realip).
+	proxies []netip.Prefix
 
 	// front are the parts that take work from outside besides HTTP (SIP
 	// calls, SMS gateways): on shutdown they stop taking new work and drain,
@@ -108,6 +113,13 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io
 		}
 	}()
 	a.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if a.proxies, err = cfg.HTTP.TrustedProxies(); err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	if len(a.proxies) > 0 {
+		log.Info("client addresses taken from X-Forwarded-For and X-Real-IP of trusted proxies",
+			"trusted_proxies", len(a.proxies), "networks", fmt.Sprint(a.proxies))
+	}
 
 	if cfg.Redis.Embedded() {
 		a.mini = miniredis.NewMiniRedis()
@@ -238,7 +250,8 @@ var modules = []func(ctx context.Context, a *app) error{buildSMS, buildSIP, buil
 // requests and new calls and messages (finishing those in flight, bounded),
 // then stop the deadline worker, then close Redis.
 func (a *app) run(ctx context.Context) error {
-	srv := &http.Server{Handler: a.web, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+	srv := &http.Server{Handler: realip.New(a.proxies).Handler(a.web),
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 60 * time.Second, IdleTimeout: 120 * time.Second,
 		ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
 	workerCtx, stopWorker := context.WithCancel(context.Background())

@@ -14,6 +14,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/netip"
 	"net/url"
 	"os"
 	"strconv"
@@ -74,6 +75,35 @@ type HTTP struct {
 	// DebugAddr, when set, serves Go's profiler (/debug/pprof/) on this
 	// loopback address, for operators measuring a live process. Off by default.
 	DebugAddr string `yaml:"debug_addr"`
+	// TrustedProxyList lists the reverse proxies in front of the server
+	// (CIDR, or single addresses; HAOCHAPING_TRUSTED_PROXIES,
+	// comma-separated). A request from one of them is taken to come from
+	// the client it names in X-Forwarded-For or X-Real-IP; see
+	// internal/realip. Empty by default: both headers are ignored.
+	TrustedProxyList []string `yaml:"trusted_proxies"`
+}
+
+// TrustedProxies parses http.trusted_proxies; a single address is a /32 or
+// /128 network.
+func (h HTTP) TrustedProxies() ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for i, s := range h.TrustedProxyList {
+		p, err := netip.ParsePrefix(s)
+		if err != nil {
+			a, aerr := netip.ParseAddr(s)
+			if aerr != nil || a.Zone() != "" {
+				return nil, fmt.Errorf("http.trusted_proxies[%d]: %q is not a network (CIDR) or address", i, s)
+			}
+			p = netip.PrefixFrom(a, a.BitLen())
+		}
+		if p.Bits() == 0 {
+			// Every address trusted: any client could name its own.
+			return nil, fmt.Errorf("http.trusted_proxies[%d]: %q trusts every address, so a client could choose the address it is seen from; "+
+				"list the proxies' own addresses", i, s)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // Redis says where the data lives.
@@ -208,6 +238,7 @@ var Env = []struct{ Name, Key string }{
 	{"HAOCHAPING_HTTP_ADDR", "http.addr"},
 	{"HAOCHAPING_PUBLIC_URL", "http.public_url"},
 	{"HAOCHAPING_DEBUG_ADDR", "http.debug_addr"},
+	{"HAOCHAPING_TRUSTED_PROXIES", "http.trusted_proxies"},
 	{"HAOCHAPING_ADMIN_TOKEN", "auth.admin_token"},
 	{"HAOCHAPING_LOG_LEVEL", "log.level"},
 	{"HAOCHAPING_LOG_FORMAT", "log.format"},
@@ -255,6 +286,14 @@ func (c *Config) applyEnv(env func(string) string) {
 	set("HAOCHAPING_HTTP_ADDR", &c.HTTP.Addr)
 	set("HAOCHAPING_PUBLIC_URL", &c.HTTP.PublicURL)
 	set("HAOCHAPING_DEBUG_ADDR", &c.HTTP.DebugAddr)
+	if v := env("HAOCHAPING_TRUSTED_PROXIES"); v != "" {
+		c.HTTP.TrustedProxyList = nil
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				c.HTTP.TrustedProxyList = append(c.HTTP.TrustedProxyList, p)
+			}
+		}
+	}
 	set("HAOCHAPING_ADMIN_TOKEN", &c.Auth.AdminToken)
 	set("HAOCHAPING_LOG_LEVEL", &c.Log.Level)
 	set("HAOCHAPING_LOG_FORMAT", &c.Log.Format)
@@ -320,6 +359,9 @@ func (c *Config) Validate() error {
 		if host, _, err := net.SplitHostPort(c.HTTP.DebugAddr); err != nil || checkHostPort(c.HTTP.DebugAddr) != nil || !isLoopback(host) {
 			return fmt.Errorf("http.debug_addr: %q must be a loopback host:port (the profiler is not for the network)", c.HTTP.DebugAddr)
 		}
+	}
+	if _, err := c.HTTP.TrustedProxies(); err != nil {
+		return err
 	}
 	if !c.Redis.Embedded() {
 		u, err := url.Parse(c.Redis.URL)

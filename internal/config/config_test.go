@@ -111,6 +111,7 @@ func TestLoadExample(t *testing.T) {
 		{"http.addr", c.HTTP.Addr, "127.0.0.1:8080"},
 		{"http.public_url", c.HTTP.PublicURL, "https://hcp.example.gov.cn"},
 		{"http.debug_addr", c.HTTP.DebugAddr, ""},
+		{"http.trusted_proxies", len(c.HTTP.TrustedProxyList), 0},
 		{"redis.url", c.Redis.URL, "redis://127.0.0.1:6379/0"},
 		{"redis embedded", c.Redis.Embedded(), false},
 		{"redis.embedded_addr", c.Redis.EmbeddedAddr, "127.0.0.1:0"},
@@ -186,6 +187,9 @@ func TestExampleShowsDefaults(t *testing.T) {
 	def.SMS.Templates.Signature = "【奉化12345】"
 	// "[]" and "{}" decode to empty, not nil.
 	for _, c := range []*Config{ex, def} {
+		if len(c.HTTP.TrustedProxyList) == 0 {
+			c.HTTP.TrustedProxyList = nil
+		}
 		if len(c.SIP.Allow) == 0 {
 			c.SIP.Allow = nil
 		}
@@ -351,6 +355,7 @@ func TestDefaults(t *testing.T) {
 		{"http.addr", c.HTTP.Addr, "127.0.0.1:8080"},
 		{"http.public_url", c.HTTP.PublicURL, "http://127.0.0.1:8080"},
 		{"http.debug_addr", c.HTTP.DebugAddr, ""},
+		{"http.trusted_proxies", c.HTTP.TrustedProxyList, []string(nil)},
 		{"redis.url", c.Redis.URL, "embedded"},
 		{"redis embedded", c.Redis.Embedded(), true},
 		{"redis.embedded_addr", c.Redis.EmbeddedAddr, "127.0.0.1:0"},
@@ -462,6 +467,7 @@ func TestEnvOverrides(t *testing.T) {
 		"HAOCHAPING_HTTP_ADDR":       {"http.addr", "127.0.0.1:9090", "", func(c *Config) string { return c.HTTP.Addr }},
 		"HAOCHAPING_PUBLIC_URL":      {"http.public_url", "https://rating.example.org", "", func(c *Config) string { return c.HTTP.PublicURL }},
 		"HAOCHAPING_DEBUG_ADDR":      {"http.debug_addr", "127.0.0.1:6060", "", func(c *Config) string { return c.HTTP.DebugAddr }},
+		"HAOCHAPING_TRUSTED_PROXIES": {"http.trusted_proxies", " 127.0.0.1, 10.1.2.0/24 ,", "127.0.0.1|10.1.2.0/24", func(c *Config) string { return strings.Join(c.HTTP.TrustedProxyList, "|") }},
 		"HAOCHAPING_ADMIN_TOKEN":     {"auth.admin_token", "env-admin-token-0123456789", "", func(c *Config) string { return c.Auth.AdminToken }},
 		"HAOCHAPING_LOG_LEVEL":       {"log.level", "debug", "", func(c *Config) string { return c.Log.Level }},
 		"HAOCHAPING_LOG_FORMAT":      {"log.format", "json", "", func(c *Config) string { return c.Log.Format }},
@@ -543,6 +549,7 @@ func TestEnvBadValueNamesKey(t *testing.T) {
 		{"HAOCHAPING_HTTP_ADDR", "", map[string]string{"HAOCHAPING_HTTP_ADDR": "8080"}, []string{"http.addr:"}},
 		{"HAOCHAPING_PUBLIC_URL", "", map[string]string{"HAOCHAPING_PUBLIC_URL": "ftp://files.example"}, []string{"http.public_url:"}},
 		{"HAOCHAPING_DEBUG_ADDR", "", map[string]string{"HAOCHAPING_DEBUG_ADDR": "0.0.0.0:6060"}, []string{"http.debug_addr:"}},
+		{"HAOCHAPING_TRUSTED_PROXIES", "", map[string]string{"HAOCHAPING_TRUSTED_PROXIES": "127.0.0.1,nginx"}, []string{"http.trusted_proxies[1]:", "nginx"}},
 		{"HAOCHAPING_REDIS_URL", "", map[string]string{"HAOCHAPING_REDIS_URL": "mysql://db/x"}, []string{"redis.url:"}},
 		{"HAOCHAPING_REDIS_NAMESPACE", "", map[string]string{"HAOCHAPING_REDIS_NAMESPACE": "a b"}, []string{"redis.namespace:"}},
 		{"HAOCHAPING_ADMIN_TOKEN", "", map[string]string{"HAOCHAPING_ADMIN_TOKEN": "short"}, []string{"auth.admin_token:"}},
@@ -587,6 +594,14 @@ func TestValidate(t *testing.T) {
 		{"http.debug_addr LAN", "http: {debug_addr: '192.168.1.5:6060'}\n", nil, []string{"http.debug_addr:"}},
 		{"http.debug_addr hostname", "http: {debug_addr: 'debug.example:6060'}\n", nil, []string{"http.debug_addr:"}},
 		{"http.debug_addr no port", "http: {debug_addr: '127.0.0.1'}\n", nil, []string{"http.debug_addr:"}},
+		{"http.trusted_proxies hostname", "http: {trusted_proxies: [nginx.internal]}\n", nil, []string{"http.trusted_proxies[0]:", "nginx.internal"}},
+		{"http.trusted_proxies second entry", "http: {trusted_proxies: [127.0.0.1, '10.0.0.0/33']}\n", nil, []string{"http.trusted_proxies[1]:", "10.0.0.0/33"}},
+		{"http.trusted_proxies host:port", "http: {trusted_proxies: ['127.0.0.1:80']}\n", nil, []string{"http.trusted_proxies[0]:"}},
+		{"http.trusted_proxies range", "http: {trusted_proxies: [10.0.0.1-10.0.0.9]}\n", nil, []string{"http.trusted_proxies[0]:"}},
+		{"http.trusted_proxies empty entry", "http: {trusted_proxies: ['']}\n", nil, []string{"http.trusted_proxies[0]:"}},
+		{"http.trusted_proxies zone", "http: {trusted_proxies: ['fe80::1%eth0']}\n", nil, []string{"http.trusted_proxies[0]:"}},
+		{"http.trusted_proxies all v4", "http: {trusted_proxies: [0.0.0.0/0]}\n", nil, []string{"http.trusted_proxies[0]:", "every address"}},
+		{"http.trusted_proxies all v6", "http: {trusted_proxies: ['::1', '::/0']}\n", nil, []string{"http.trusted_proxies[1]:", "every address"}},
 		{"redis.url scheme", "redis: {url: 'mysql://db:3306/x'}\n", nil, []string{"redis.url:"}},
 		{"redis.url bare host", "redis: {url: '127.0.0.1:6379'}\n", nil, []string{"redis.url:"}},
 		{"redis.url typo of embedded", "redis: {url: embeded}\n", nil, []string{"redis.url:"}},
@@ -626,6 +641,32 @@ func TestValidateAccepts(t *testing.T) {
 		{"debug_addr localhost", "http: {debug_addr: 'localhost:6060'}\n", nil, nil},
 		{"debug_addr 127.0.0.2", "http: {debug_addr: '127.0.0.2:0'}\n", nil, nil},
 		{"public_url https with path", "http: {public_url: 'https://gov.example/hcp/'}\n", nil, nil},
+		{"trusted_proxies", "http: {trusted_proxies: [127.0.0.1, '::1', 10.1.2.3/24, '2001:db8::/32', '::ffff:192.0.2.1']}\n", nil,
+			func(t *testing.T, c *Config) {
+				ps, err := c.HTTP.TrustedProxies()
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, p := range ps {
+					got = append(got, p.String())
+				}
+				want := []string{"127.0.0.1/32", "::1/128", "10.1.2.0/24", "2001:db8::/32", "::ffff:192.0.2.1/128"}
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("TrustedProxies = %v, want %v", got, want)
+				}
+			}},
+		{"trusted_proxies empty", "http: {trusted_proxies: []}\n", nil, func(t *testing.T, c *Config) {
+			if ps, err := c.HTTP.TrustedProxies(); err != nil || len(ps) != 0 {
+				t.Errorf("TrustedProxies = %v, %v; want none", ps, err)
+			}
+		}},
+		{"HAOCHAPING_TRUSTED_PROXIES replaces the file's list", "http: {trusted_proxies: [10.0.0.0/8]}\n", map[string]string{"HAOCHAPING_TRUSTED_PROXIES": "192.0.2.7"},
+			func(t *testing.T, c *Config) {
+				if ps, err := c.HTTP.TrustedProxies(); err != nil || len(ps) != 1 || ps[0].String() != "192.0.2.7/32" {
+					t.Errorf("TrustedProxies = %v, %v; want [192.0.2.7/32]", ps, err)
+				}
+			}},
 		{"embedded_addr ::1", "redis: {embedded_addr: '[::1]:6379'}\n", nil, nil},
 		{"embedded_addr localhost", "redis: {embedded_addr: 'localhost:0'}\n", nil, nil},
 		{"embedded_addr unchecked when not embedded", "redis: {url: 'redis://db:6379/0', embedded_addr: '0.0.0.0:6379'}\n", nil, nil},

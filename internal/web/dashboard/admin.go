@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/haochaping/haochaping/casecore"
+	"github.com/haochaping/haochaping/internal/realip"
 )
 
 func (d *Dashboard) auditPage(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
@@ -57,7 +58,7 @@ func (d *Dashboard) userAdd(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.renderUsers(w, r, rc, msg, status)
 		return
 	}
-	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditUser, Actor: rc.user.Name, IP: clientIP(r),
+	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditUser, Actor: rc.user.Name, IP: realip.ClientIP(r),
 		Detail: "add " + n.Name + " " + string(n.Role) + " " + strings.Join(n.Units, ",")})
 	http.Redirect(w, r, "/dash/users?done=user_added", http.StatusSeeOther)
 }
@@ -110,6 +111,6 @@ func (d *Dashboard) userUpdate(w http.ResponseWriter, r *http.Request, rc *reqCt
 		d.fail(w, r, rc, err)
 		return
 	}
-	_ = d.Audit.Add(ctx, AuditEntry{Kind: AuditUser, Actor: rc.user.Name, IP: clientIP(r), Detail: detail})
+	_ = d.Audit.Add(ctx, AuditEntry{Kind: AuditUser, Actor: rc.user.Name, IP: realip.ClientIP(r), Detail: detail})
 	http.Redirect(w, r, "/dash/users?done=user_updated", http.StatusSeeOther)
 }

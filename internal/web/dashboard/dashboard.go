@@ -9,7 +9,6 @@ import (
 	"html/template"
 	"io/fs"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -323,16 +322,6 @@ func (d *Dashboard) session(r *http.Request) (*reqCtx, error) {
 		return nil, errNoSession
 	}
 	return &reqCtx{user: u, sess: sess, actor: u.Actor()}, nil
-}
-
-// clientIP is the peer address. X-Forwarded-For is not trusted: a proxy in
-// front must pass the real address another way (or limit logins itself).
-func clientIP(r *http.Request) string {
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	return host
 }
 
 // fail renders an error page for err, with the status it means.

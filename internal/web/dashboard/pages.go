@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/haochaping/haochaping/casecore"
+	"github.com/haochaping/haochaping/internal/realip"
 )
 
 const loginCSRFCookie = "hcp_login_csrf"
@@ -54,7 +55,7 @@ func (d *Dashboard) loginPost(w http.ResponseWriter, r *http.Request) {
 	}
 	name := strings.ToLower(strings.TrimSpace(r.PostFormValue("username")))
 	pw := r.PostFormValue("password")
-	ip := clientIP(r)
+	ip := realip.ClientIP(r)
 	if len(name) > 64 {
 		name = name[:64]
 	}
@@ -123,7 +124,7 @@ func (d *Dashboard) loginPost(w http.ResponseWriter, r *http.Request) {
 
 func (d *Dashboard) logout(w http.ResponseWriter, r *http.Request, rc *reqCtx) {
 	_ = d.Sessions.Delete(r.Context(), rc.sess)
-	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditLogout, Actor: rc.user.Name, IP: clientIP(r)})
+	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditLogout, Actor: rc.user.Name, IP: realip.ClientIP(r)})
 	http.SetCookie(w, &http.Cookie{Name: d.cookie, Value: "", Path: "/", MaxAge: -1, HttpOnly: true, Secure: d.cfg.CookieSecure})
 	http.Redirect(w, r, "/dash/login", http.StatusSeeOther)
 }
@@ -382,7 +383,7 @@ func (d *Dashboard) caseAct(w http.ResponseWriter, r *http.Request, rc *reqCtx) 
 		d.fail(w, r, rc, err)
 		return
 	}
-	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditAction, Actor: rc.user.Name, IP: clientIP(r), Case: c.ID,
+	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditAction, Actor: rc.user.Name, IP: realip.ClientIP(r), Case: c.ID,
 		Rating: c.RatingID, Detail: string(a) + " → " + string(c.State)})
 	http.Redirect(w, r, "/dash/cases/"+c.ID+"?done="+string(a), http.StatusSeeOther)
 }
@@ -411,7 +412,7 @@ func (d *Dashboard) caseReveal(w http.ResponseWriter, r *http.Request, rc *reqCt
 		d.fail(w, r, rc, casecore.ErrNotFound)
 		return
 	}
-	if err := d.Audit.Add(r.Context(), AuditEntry{Kind: AuditReveal, Actor: rc.user.Name, IP: clientIP(r), Case: id,
+	if err := d.Audit.Add(r.Context(), AuditEntry{Kind: AuditReveal, Actor: rc.user.Name, IP: realip.ClientIP(r), Case: id,
 		Rating: rating.ID, Reason: reason}); err != nil {
 		d.fail(w, r, rc, fmt.Errorf("audit reveal: %w", err)) // no audit, no number
 		return
@@ -491,7 +492,7 @@ func (d *Dashboard) textReview(w http.ResponseWriter, r *http.Request, rc *reqCt
 		d.fail(w, r, rc, err)
 		return
 	}
-	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditTextReview, Actor: rc.user.Name, IP: clientIP(r), Rating: id,
+	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditTextReview, Actor: rc.user.Name, IP: realip.ClientIP(r), Rating: id,
 		Case: rating.CaseID, Detail: dec})
 	http.Redirect(w, r, "/dash/queues/texts?done="+dec, http.StatusSeeOther)
 }

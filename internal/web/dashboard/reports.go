@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/haochaping/haochaping/casecore"
+	"github.com/haochaping/haochaping/internal/realip"
 )
 
 // reportQuery reads from, to (default: this month so far) and unit.
@@ -183,7 +184,7 @@ func (d *Dashboard) exportRatings(w http.ResponseWriter, r *http.Request, rc *re
 			return
 		}
 	}
-	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditExport, Actor: rc.user.Name, IP: clientIP(r),
+	_ = d.Audit.Add(r.Context(), AuditEntry{Kind: AuditExport, Actor: rc.user.Name, IP: realip.ClientIP(r),
 		Detail: fmt.Sprintf("ratings %s..%s %s", sq.From, sq.To, unit)})
 	cw, err := newCSV(w, fmt.Sprintf("haochaping-ratings-%s-%s.csv", sq.From, sq.To))
 	if err != nil {
