@@ -80,14 +80,14 @@ func (s *Service) Stats(ctx context.Context, actor Actor, q StatsQuery) (*Stats,
 			}
 		}
 		if len(q.Units) == 0 {
-			return &Stats{From: q.From, To: q.To}, nil
+			return &Stats{From: q.From, To: q.To, Units: []UnitStats{}}, nil
 		}
 	}
 	raw, err := s.store.Stats(ctx, q.Units, q.From, q.To)
 	if err != nil {
 		return nil, fmt.Errorf("stats: %w", err)
 	}
-	out := &Stats{From: q.From, To: q.To}
+	out := &Stats{From: q.From, To: q.To, Units: []UnitStats{}} // [] not null when empty
 	sum := map[string]int64{}
 	ids := make([]string, 0, len(raw))
 	for u := range raw {

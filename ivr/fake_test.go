@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/haochaping/haochaping/internal/clock"
+	"github.com/haochaping/haochaping/internal/syncbuf"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -124,24 +125,6 @@ func (r *fakeRecorder) calls() []Result {
 	return append([]Result(nil), r.attempts...)
 }
 
-// syncBuffer is a bytes.Buffer safe for the logger's concurrent use.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 var t0 = time.Date(2026, 2, 13, 10, 0, 0, 0, time.FixedZone("CST", 8*3600))
 
 // harness runs one flow on a fake call.
@@ -152,7 +135,7 @@ type harness struct {
 	clock  *clock.Fake
 	rec    *fakeRecorder
 	reg    *prometheus.Registry
-	logs   *syncBuffer
+	logs   *syncbuf.Buffer
 	flow   *Flow
 
 	ended chan struct{}
@@ -169,7 +152,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		clock:  clock.NewFake(t0),
 		rec:    &fakeRecorder{},
 		reg:    prometheus.NewRegistry(),
-		logs:   &syncBuffer{},
+		logs:   &syncbuf.Buffer{},
 		ended:  make(chan struct{}),
 	}
 	f, err := New(Params{

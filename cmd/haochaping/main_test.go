@@ -11,11 +11,11 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/haochaping/haochaping/internal/redistest"
+	"github.com/haochaping/haochaping/internal/syncbuf"
 )
 
 // server is a `haochaping serve` running in-process, as main runs it.
@@ -24,24 +24,7 @@ type server struct {
 	base   string
 	cancel context.CancelFunc
 	done   chan error
-	stderr *syncBuffer
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	stderr *syncbuf.Buffer
 }
 
 const (
@@ -84,7 +67,7 @@ shutdown: {timeout: %s}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	pr, pw := io.Pipe()
-	s := &server{t: t, cancel: cancel, done: make(chan error, 1), stderr: &syncBuffer{}}
+	s := &server{t: t, cancel: cancel, done: make(chan error, 1), stderr: &syncbuf.Buffer{}}
 	go func() {
 		err := run(ctx, []string{"serve", "-config", path}, pw, s.stderr, getenv)
 		pw.CloseWithError(fmt.Errorf("serve ended: %v", err))

@@ -15,6 +15,7 @@ import (
 	"github.com/haochaping/haochaping/casecore/redisstore"
 	"github.com/haochaping/haochaping/internal/config"
 	"github.com/haochaping/haochaping/internal/redistest"
+	"github.com/haochaping/haochaping/internal/syncbuf"
 )
 
 // sipServe is a serve with SIP enabled on a free loopback port.
@@ -235,7 +236,7 @@ cons_listen     127.0.0.1:%d
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, bin, "-f", dir, "-e", fmt.Sprintf("/dial sip:rate@%s;unit=fh-g08;wo=%s", s.sipAddr, wo), "-t", "40")
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -14,7 +14,9 @@ import (
 	"github.com/haochaping/haochaping/internal/phone"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
+	"reflect"
 	"slices"
 	"strconv"
 	"strings"
@@ -140,8 +142,11 @@ func (s *Server) Error(w http.ResponseWriter, r *http.Request, err error) {
 
 // decode reads a JSON body strictly: size-bounded, unknown fields refused.
 func decode(w http.ResponseWriter, r *http.Request, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
-		return &casecore.ValidationError{Field: "Content-Type", Message: "want application/json"}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		// Media types are case-insensitive (RFC 9110 §8.3.1).
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return &casecore.ValidationError{Field: "Content-Type", Message: "want application/json"}
+		}
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	dec.DisallowUnknownFields()
@@ -152,8 +157,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		switch {
 		case errors.As(err, &mbe):
 			return &casecore.ValidationError{Field: "body", Message: fmt.Sprintf("larger than %d bytes", MaxBodyBytes)}
+		case errors.As(err, &te) && te.Field == "":
+			return &casecore.ValidationError{Field: "body", Message: "want a JSON object"}
 		case errors.As(err, &te):
-			return &casecore.ValidationError{Field: te.Field, Message: "wrong type: want " + te.Type.String()}
+			return &casecore.ValidationError{Field: te.Field, Message: "wrong type: want " + jsonType(te.Type)}
 		case errors.As(err, &se):
 			return &casecore.ValidationError{Field: "body", Message: fmt.Sprintf("malformed JSON at byte %d", se.Offset)}
 		case errors.Is(err, io.EOF):
@@ -161,15 +168,34 @@ func decode(w http.ResponseWriter, r *http.Request, v any) error {
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
 			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 			return &casecore.ValidationError{Field: f, Message: "unknown field"}
-		case strings.Contains(err.Error(), "parsing time"):
+		case strings.Contains(err.Error(), "parsing time") || strings.Contains(err.Error(), "Time.UnmarshalJSON"):
 			return &casecore.ValidationError{Field: "rated_at", Message: "want RFC 3339, e.g. 2026-11-27T10:00:00+08:00"}
 		}
 		return &casecore.ValidationError{Field: "body", Message: err.Error()}
 	}
-	if dec.More() {
+	// Only white space may follow the object: not "}", "]" or a second value.
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return &casecore.ValidationError{Field: "body", Message: "trailing data after the JSON object"}
 	}
 	return nil
+}
+
+// jsonType names a Go type by the JSON a client should send.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64, reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Map, reflect.Struct, reflect.Pointer:
+		return "an object"
+	}
+	return t.String()
 }
 
 func (s *Server) healthz(w http.ResponseWriter, _ *http.Request) {
@@ -181,7 +207,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 		defer cancel()
 		if err := s.ready(ctx); err != nil {
-			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": err.Error()})
+			// The probe needs no token: say what is down, not where it is.
+			s.log.Warn("not ready", "err", err)
+			writeJSON(w, http.StatusServiceUnavailable, map[string]string{"status": "unavailable", "error": "redis unreachable"})
 			return
 		}
 	}

@@ -56,9 +56,9 @@ func (a *Auth) Lookup(token string) (casecore.Actor, bool) {
 // authed wraps a handler that needs an actor from the Authorization header.
 func (s *Server) authed(h func(http.ResponseWriter, *http.Request, casecore.Actor)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		auth := r.Header.Get("Authorization")
-		tok, ok := strings.CutPrefix(auth, "Bearer ")
-		if !ok || tok == "" || s.auth == nil {
+		// The scheme is case-insensitive (RFC 7235 §2.1): "bearer" too.
+		scheme, tok, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(tok) == "" || s.auth == nil {
 			s.Error(w, r, errUnauthorized)
 			return
 		}
