@@ -694,6 +694,9 @@ func (s *Service) ListRatings(ctx context.Context, actor Actor, q RatingQuery) (
 	if q.Phone != "" {
 		q.Phone = phone.Normalize(q.Phone)
 	}
+	if !q.From.IsZero() && q.To.IsZero() {
+		q.To = s.clock.Now() // "from" alone: until now, on the service's clock
+	}
 	rs, err := s.store.ListRatings(ctx, q)
 	if err != nil {
 		return nil, err

@@ -210,6 +210,20 @@ func TestDefaultRatedAtNotAfterReceipt(t *testing.T) {
 	})
 }
 
+// "from" without "to" lists until now on the service's clock, not the
+// machine's: here the clock is a year ahead.
+func TestListRatingsFromUntilNow(t *testing.T) {
+	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
+		e := newEnv(t, rdb, "2027-11-29 10:00")
+		r := e.rate(casecore.Satisfied, nil)
+		from := e.clk.Now().Add(-time.Hour)
+		rs, err := e.svc.ListRatings(e.ctx, admin, casecore.RatingQuery{From: from})
+		if err != nil || len(rs) != 1 || rs[0].ID != r.ID {
+			t.Errorf("ratings from %s: %v, %v", from, rs, err)
+		}
+	})
+}
+
 func TestGoodRatingOpensNoCase(t *testing.T) {
 	backends(t, func(t *testing.T, rdb redis.UniversalClient) {
 		e := newEnv(t, rdb, "2026-03-02 10:00")

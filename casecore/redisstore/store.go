@@ -348,7 +348,7 @@ func (s *Store) build(ch *casecore.Change, now time.Time) (*builder, error) {
 		b.referral = []any{b.key(s.k.staffBad(rc.StaffID)), b.key(s.k.referrals()), b.key(s.k.referralData()),
 			rc.RatingID, rc.RatedAt.UnixMilli(), rc.Window.Milliseconds(), rc.Threshold,
 			5, "id", "F" + strings.TrimLeft(rc.RatingID, "RC"), "staff_id", ref.StaffID, "unit_id", ref.UnitID,
-			"case_id", ref.CaseID, "at", ref.At.UTC().Format(time.RFC3339Nano)}
+			"case_id", ref.CaseID, "at", ref.At.In(casecore.Shanghai).Format(time.RFC3339Nano)}
 	}
 	for _, e := range ch.Events {
 		b.events = append(b.events, eventFields(e))
@@ -662,7 +662,7 @@ func (s *Store) ListRatings(ctx context.Context, q casecore.RatingQuery) ([]*cas
 	case !q.From.IsZero():
 		to := q.To
 		if to.IsZero() {
-			to = time.Now()
+			to = time.Now() // the Service gives its clock's now; other callers get the real one
 		}
 		for d := casecore.DateOf(q.From); !d.After(casecore.DateOf(to)) && len(ids) < 20*limit; d = d.AddDays(1) {
 			v, err := s.rdb.LRange(ctx, s.k.ratingDay(d), 0, int64(20*limit)).Result()

@@ -107,7 +107,7 @@ func TestReferrals(t *testing.T) {
 	e.act(handlerTok, c2, "accept", nil)
 	// The referral's "at" is in UTC, unlike the +08:00 of ratings and cases.
 	want := `{"referrals":[{"id":"F20260213000002","staff_id":"s-007","unit_id":"fh-g08","case_id":"` + c2 + `",` +
-		`"rating_ids":["` + r1 + `","` + r2 + `"],"count":2,"at":"2026-02-13T03:00:00Z"}]}`
+		`"rating_ids":["` + r1 + `","` + r2 + `"],"count":2,"at":"2026-02-13T11:00:00+08:00"}]}`
 	for _, tok := range []string{adminTok, superTok} {
 		wantBody(t, e.do("GET", "/api/v1/referrals", tok, nil), http.StatusOK, want)
 	}
