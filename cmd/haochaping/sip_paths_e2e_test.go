@@ -30,13 +30,20 @@ func startSIPServeWith(t *testing.T, sipYAML string, shutdown time.Duration) *si
 	if err != nil {
 		t.Fatal(err)
 	}
-	rs := redistest.Start(t)
-	s := startServeWith(t, rs.URL, fmt.Sprintf(`sip:
+	return startSIPServeYAML(t, fmt.Sprintf(`sip:
   enabled: true
   addr: "127.0.0.1:0"
   rtp_ports: 30000-39999
   ivr: {prompt_dir: %q, digit_timeout: 10s}
-%s`, prompts, sipYAML), nil, shutdown)
+%s`, prompts, sipYAML), shutdown)
+}
+
+// startSIPServeYAML starts serve on a fresh redis-server with the whole
+// given configuration and waits for its SIP listener.
+func startSIPServeYAML(t *testing.T, yaml string, shutdown time.Duration) *sipServe {
+	t.Helper()
+	rs := redistest.Start(t)
+	s := startServeWith(t, rs.URL, yaml, nil, shutdown)
 	re := regexp.MustCompile(`msg="sip: listening".* udp=(\S+)`)
 	deadline := time.Now().Add(20 * time.Second)
 	for {
@@ -76,17 +83,23 @@ type sippCall struct {
 // at the end of the test if it is still running.
 func newSIPp(t *testing.T, addr, scenario, digit string, args ...string) *sippCall {
 	t.Helper()
-	bin := needTool(t, "sipp", "sip-tester")
-	dir := t.TempDir()
 	b, err := os.ReadFile(filepath.Join("testdata", "sipp", scenario+".xml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	sf := filepath.Join(dir, scenario+".xml")
-	if err := os.WriteFile(sf, []byte(strings.ReplaceAll(string(b), "DIGIT", digit)), 0o644); err != nil {
+	return newSIPpXML(t, addr, scenario, strings.ReplaceAll(string(b), "DIGIT", digit), args...)
+}
+
+// newSIPpXML prepares a SIPp call running the scenario xml, named name.
+func newSIPpXML(t *testing.T, addr, name, xml string, args ...string) *sippCall {
+	t.Helper()
+	bin := needTool(t, "sipp", "sip-tester")
+	dir := t.TempDir()
+	sf := filepath.Join(dir, name+".xml")
+	if err := os.WriteFile(sf, []byte(xml), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	c := &sippCall{scenario: scenario, dir: dir, argv: append([]string{bin, "-sf", sf, addr, "-m", "1", "-l", "1",
+	c := &sippCall{scenario: name, dir: dir, argv: append([]string{bin, "-sf", sf, addr, "-m", "1", "-l", "1",
 		"-i", "127.0.0.1", "-mi", "127.0.0.1", "-timeout", "40s", "-timeout_error", "-trace_err", "-nostdin"}, args...)}
 	t.Cleanup(func() {
 		c.mu.Lock()
