@@ -92,6 +92,29 @@ func queued(t *testing.T, c *combiner, n int) {
 	}
 }
 
+// holdThenQueue runs apply(0) and, while the gate holds it in flight,
+// apply(1) … apply(n); once those n wait in the queue it runs
+// beforeRelease (if any), releases the gate and waits for all n+1.
+func holdThenQueue(t *testing.T, st *Store, g *gate, n int, beforeRelease func(), apply func(i int)) {
+	t.Helper()
+	var wg sync.WaitGroup
+	run := func(i int) {
+		wg.Add(1)
+		go func() { defer wg.Done(); apply(i) }()
+	}
+	run(0)
+	<-g.held
+	for i := 1; i <= n; i++ {
+		run(i)
+	}
+	queued(t, st.comb, n)
+	if beforeRelease != nil {
+		beforeRelease()
+	}
+	close(g.release)
+	wg.Wait()
+}
+
 // While one pipeline is in flight (the limit here), later changes queue and
 // go together in the next pipeline, each caller getting its own reply; a
 // caller that gives up while queued gets its context's error and its change
@@ -106,27 +129,16 @@ func TestCombinerQueuesIntoOnePipeline(t *testing.T) {
 
 	const n = 40
 	errs := make([]error, n)
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); errs[0] = st.Apply(ctx, goodRating(0)) }()
-	<-g.held // the first change is in flight, alone
-
+	// The first change is in flight alone; the others queue, and the
+	// caller of change 7 gives up while queued.
 	gone, giveUp := context.WithCancel(ctx)
-	for i := 1; i < n; i++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			c := ctx
-			if i == 7 {
-				c = gone
-			}
-			errs[i] = st.Apply(c, goodRating(i))
-		}()
-	}
-	queued(t, st.comb, n-1)
-	giveUp()
-	close(g.release)
-	wg.Wait()
+	holdThenQueue(t, st, g, n-1, giveUp, func(i int) {
+		c := ctx
+		if i == 7 {
+			c = gone
+		}
+		errs[i] = st.Apply(c, goodRating(i))
+	})
 
 	for i, err := range errs {
 		switch {
@@ -164,18 +176,8 @@ func TestCombinerSplitsLongQueues(t *testing.T) {
 	rdb.AddHook(g)
 	st := New(rdb, Config{Namespace: "split", Pipelines: 1, Batch: 8})
 	ctx := t.Context()
-	var wg sync.WaitGroup
 	errs := make([]error, 21)
-	wg.Add(1)
-	go func() { defer wg.Done(); errs[0] = st.Apply(ctx, goodRating(0)) }()
-	<-g.held
-	for i := 1; i <= 20; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = st.Apply(ctx, goodRating(i)) }()
-	}
-	queued(t, st.comb, 20)
-	close(g.release)
-	wg.Wait()
+	holdThenQueue(t, st, g, 20, nil, func(i int) { errs[i] = st.Apply(ctx, goodRating(i)) })
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("change %d: %v", i, err)
@@ -204,18 +206,8 @@ func TestCombinerReloadsScript(t *testing.T) {
 	rdb.AddHook(g)
 	st := New(rdb, Config{Namespace: "noscript", Pipelines: 1})
 	ctx := t.Context()
-	var wg sync.WaitGroup
 	errs := make([]error, 11)
-	wg.Add(1)
-	go func() { defer wg.Done(); errs[0] = st.Apply(ctx, goodRating(0)) }()
-	<-g.held
-	for i := 1; i <= 10; i++ {
-		wg.Add(1)
-		go func() { defer wg.Done(); errs[i] = st.Apply(ctx, goodRating(i)) }()
-	}
-	queued(t, st.comb, 10)
-	close(g.release)
-	wg.Wait()
+	holdThenQueue(t, st, g, 10, nil, func(i int) { errs[i] = st.Apply(ctx, goodRating(i)) })
 	for i, err := range errs {
 		if err != nil {
 			t.Errorf("change %d: %v", i, err)
@@ -302,25 +294,16 @@ func TestCombinerSurvivesPanic(t *testing.T) {
 	rdb.AddHook(g)
 	st := New(rdb, Config{Namespace: "panic", Pipelines: 1})
 	ctx := t.Context()
-	var wg sync.WaitGroup
 	errs := make([]error, 6)
 	panics := make([]any, 6)
-	apply := func(i int) {
-		defer wg.Done()
-		defer func() { panics[i] = recover() }()
-		errs[i] = st.Apply(ctx, goodRating(i))
-	}
-	wg.Add(1)
-	go apply(0)
-	<-g.held
-	for i := 1; i <= 5; i++ {
-		wg.Add(1)
-		go apply(i)
-	}
-	queued(t, st.comb, 5)
-	close(g.release)
 	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
+	go func() {
+		defer close(done)
+		holdThenQueue(t, st, g, 5, nil, func(i int) {
+			defer func() { panics[i] = recover() }()
+			errs[i] = st.Apply(ctx, goodRating(i))
+		})
+	}()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
