@@ -230,3 +230,19 @@ func mustDate(t testing.TB, s string) Date {
 	}
 	return d
 }
+
+func TestDateAppendDigits(t *testing.T) {
+	for _, d := range []Date{{2026, 2, 13}, {2019, 1, 1}, {2027, 12, 31}, {999, 10, 5}, {12345, 1, 2}} {
+		if got, want := d.String(), fmt.Sprintf("%04d-%02d-%02d", d.Year, int(d.Month), d.Day); got != want {
+			t.Errorf("String %s, want %s", got, want)
+		}
+		if got, want := string(d.AppendDigits([]byte("x:"), 0)), fmt.Sprintf("x:%04d%02d%02d", d.Year, int(d.Month), d.Day); got != want {
+			t.Errorf("AppendDigits %s, want %s", got, want)
+		}
+	}
+	for _, n := range []int{0, 7, 42, 999999, 1234567} {
+		if got, want := string(appendPadded(nil, n, 6)), fmt.Sprintf("%06d", n); got != want {
+			t.Errorf("appendPadded(%d) %s, want %s", n, got, want)
+		}
+	}
+}

@@ -364,7 +364,7 @@ func (s *Service) nextID(ctx context.Context, now time.Time) (string, error) {
 	}
 	n := s.idNext
 	s.idNext++
-	return fmt.Sprintf("%04d%02d%02d%06d", day.Year, day.Month, day.Day, n), nil
+	return string(appendPadded(day.AppendDigits(make([]byte, 0, 16), 0), int(n), 6)), nil
 }
 
 // rulesOf returns the rule set a case was opened under.

@@ -48,7 +48,7 @@ func (k keys) phones(phone string) string { return k.p + "ph:" + bucket(phone) }
 
 // ratingDay lists the IDs of the ratings made on a day, in arrival order.
 func (k keys) ratingDay(d casecore.Date) string {
-	return fmt.Sprintf("%srd:%04d%02d%02d", k.p, d.Year, d.Month, d.Day)
+	return string(d.AppendDigits(append([]byte(k.p), "rd:"...), 0))
 }
 
 // byUnitState is a sorted set of a unit's cases in a state, scored by their
@@ -78,7 +78,8 @@ func (k keys) provisional() string { return k.p + "prov" }
 
 // stats is a hash of counters of a unit's ratings made on a day.
 func (k keys) stats(unit string, d casecore.Date) string {
-	return fmt.Sprintf("%sst:%s:%04d%02d%02d", k.p, unit, d.Year, d.Month, d.Day)
+	b := append(append(append([]byte(k.p), "st:"...), unit...), ':')
+	return string(d.AppendDigits(b, 0))
 }
 
 // statUnits is the set of units that have counters.
