@@ -286,7 +286,7 @@ func (s *Service) HandleReceipt(ctx context.Context, provider string, r Receipt)
 	}
 	if res == "unknown" && r.Status != ReceiptPending {
 		b, _ := json.Marshal(r)
-		key := s.k.p + "early:" + provider + ":" + r.MessageID
+		key := s.k.early(provider, r.MessageID)
 		pipe := s.rdb.TxPipeline()
 		pipe.RPush(ctx, key, b)
 		pipe.Expire(ctx, key, 10*time.Minute)
@@ -303,7 +303,7 @@ func (s *Service) HandleReceipt(ctx context.Context, provider string, r Receipt)
 // given provider ids was recorded (the outbox's OnSent hook).
 func (s *Service) ApplyEarlyReceipts(ctx context.Context, provider string, ids []string) {
 	for _, pid := range ids {
-		key := s.k.p + "early:" + provider + ":" + pid
+		key := s.k.early(provider, pid)
 		raw, err := s.rdb.LRange(ctx, key, 0, -1).Result()
 		if err != nil || len(raw) == 0 {
 			continue

@@ -46,9 +46,13 @@ func (k keys) end() string                { return k.p + "end" }
 func (k keys) rid(prov, id string) string { return k.p + "rid:" + prov + ":" + id }
 func (k keys) sup() string                { return k.p + "sup" }
 func (k keys) mo(prov, id string) string  { return k.p + "mo:" + prov + ":" + id }
-func (k keys) late(inv string) string     { return k.p + "late:" + inv }
-func (k keys) unsolicited() string        { return k.p + "uns" }
-func (k keys) console() string            { return k.p + "console" }
+
+// early holds, for a few minutes, the delivery reports that arrived before
+// the send of provider message id was recorded.
+func (k keys) early(prov, id string) string { return k.p + "early:" + prov + ":" + id }
+func (k keys) late(inv string) string       { return k.p + "late:" + inv }
+func (k keys) unsolicited() string          { return k.p + "uns" }
+func (k keys) console() string              { return k.p + "console" }
 func (k keys) rate(kind, key string, minute int64) string {
 	return k.p + "rl:" + kind + ":" + key + ":" + strconv.FormatInt(minute, 10)
 }

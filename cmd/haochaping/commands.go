@@ -98,8 +98,8 @@ func cmdConfig(args []string, stdout, stderr io.Writer, env func(string) string)
 			announced = append(announced, strconv.Itoa(y))
 		}
 	}
-	fmt.Fprintf(stdout, "configuration OK\n  http.addr        %s\n  http.public_url  %s\n  redis.url        %s\n  redis.namespace  %s\n",
-		cfg.HTTP.Addr, cfg.HTTP.PublicURL, cfg.RedactedRedisURL(), cfg.Redis.Namespace)
+	fmt.Fprintf(stdout, "configuration OK\n  http.addr        %s\n  http.public_url  %s\n  redis.url        %s\n  redis.cluster    %t\n  redis.namespace  %s\n",
+		cfg.HTTP.Addr, cfg.HTTP.PublicURL, cfg.RedactedRedisURL(), cfg.Redis.Cluster, cfg.Redis.Namespace)
 	fmt.Fprintf(stdout, "  units            %d\n  calendar         %s, announced years %s\n  rules            %s\n  api tokens       %d (+admin token: %v)\n",
 		len(units.Units), cal.Version(), strings.Join(announced, " "), cfg.Workflow.Rules.ID(), len(cfg.Auth.Tokens), cfg.Auth.AdminToken != "")
 	if cfg.SIP.Enabled {

@@ -135,12 +135,8 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io
 			"  *****************************************************************\n\n", a.mini.Addr())
 		log.Warn("embedded redis: data is in memory only and lost at exit", "addr", a.mini.Addr())
 		a.rdb = redis.NewClient(&redis.Options{Addr: a.mini.Addr()})
-	} else {
-		opts, err := redis.ParseURL(cfg.Redis.URL)
-		if err != nil {
-			return nil, fmt.Errorf("redis.url: %w", err)
-		}
-		a.rdb = redis.NewClient(opts)
+	} else if a.rdb, err = newRedisClient(cfg); err != nil {
+		return nil, err
 	}
 	if err := waitRedis(ctx, a.rdb, 30*time.Second, log); err != nil {
 		return nil, fmt.Errorf("redis %s: %w", cfg.RedactedRedisURL(), err)
@@ -177,7 +173,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io
 		log.Warn("no admin token configured (auth.admin_token / HAOCHAPING_ADMIN_TOKEN): the API accepts only the configured tokens")
 	}
 	a.web = web.New(web.Params{Service: a.svc, Units: units, Auth: auth, Logger: log.With("part", "web"),
-		Gatherer: a.reg, Registry: a.reg, Readiness: func(ctx context.Context) error { return a.store.Ping(ctx) }})
+		Gatherer: a.reg, Registry: a.reg, Readiness: a.readiness()})
 
 	for _, build := range modules {
 		if err := build(ctx, a); err != nil {
@@ -197,7 +193,7 @@ func newApp(ctx context.Context, cfg *config.Config, log *slog.Logger, stderr io
 		log.Warn("profiler served", "addr", a.debugLn.Addr().String(), "path", "/debug/pprof/")
 	}
 	log.Info("haochaping started", "version", version, "http", a.httpLn.Addr().String(),
-		"redis", cfg.RedactedRedisURL(), "namespace", cfg.Redis.Namespace, "rules", cfg.Workflow.Rules.ID(),
+		"redis", cfg.RedactedRedisURL(), "redis_cluster", cfg.Redis.Cluster, "namespace", cfg.Redis.Namespace, "rules", cfg.Workflow.Rules.ID(),
 		"calendar", cal.Version(), "units", len(units.Units))
 	return a, nil
 }
@@ -215,6 +211,45 @@ func buildAuth(cfg *config.Config) (*web.Auth, error) {
 		}
 	}
 	return auth, nil
+}
+
+// newRedisClient connects to redis.url: one server, or with redis.cluster a
+// Redis Cluster found from the seed nodes of the URL. Every key of the
+// namespace carries the hash tag {namespace}, so all of them live in one
+// slot, on one master and its replicas: a cluster brings failover, not
+// sharding, and every script, pipeline and MULTI of the app stays within
+// that slot. The parts take the result as a redis.UniversalClient.
+func newRedisClient(cfg *config.Config) (redis.UniversalClient, error) {
+	if cfg.Redis.Cluster {
+		opts, err := redis.ParseClusterURL(cfg.Redis.URL)
+		if err != nil {
+			return nil, fmt.Errorf("redis.url: %w", err)
+		}
+		return redis.NewClusterClient(opts), nil
+	}
+	opts, err := redis.ParseURL(cfg.Redis.URL)
+	if err != nil {
+		return nil, fmt.Errorf("redis.url: %w", err)
+	}
+	return redis.NewClient(opts), nil
+}
+
+// readiness is the check of /readyz: Redis answers. A cluster client sends
+// PING to a random node, which may answer while the master of the
+// namespace's slot is down; on a cluster the check asks that master.
+func (a *app) readiness() func(ctx context.Context) error {
+	cc, ok := a.rdb.(*redis.ClusterClient)
+	if !ok {
+		return a.store.Ping
+	}
+	key := redisstore.Events(a.cfg.Redis.Namespace)
+	return func(ctx context.Context) error {
+		m, err := cc.MasterForKey(ctx, key)
+		if err != nil {
+			return err
+		}
+		return m.Ping(ctx).Err()
+	}
 }
 
 // waitRedis pings until Redis answers or the time is up, so a server that

@@ -11,8 +11,6 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/haochaping/haochaping/casecore"
 	"github.com/haochaping/haochaping/internal/config"
 	"github.com/haochaping/haochaping/internal/web/dashboard"
@@ -82,11 +80,10 @@ func cmdUser(ctx context.Context, args []string, stdout, stderr io.Writer, env f
 		return errors.New("user: redis.url is \"embedded\": accounts of an embedded Redis live only inside serve; " +
 			"set redis.url (HAOCHAPING_REDIS_URL) or use HAOCHAPING_ADMIN_USER/HAOCHAPING_ADMIN_PASSWORD and the dashboard")
 	}
-	opts, err := redis.ParseURL(cfg.Redis.URL)
+	rdb, err := newRedisClient(cfg)
 	if err != nil {
-		return fmt.Errorf("redis.url: %w", err)
+		return err
 	}
-	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	unitDir, err := cfg.LoadUnits()
 	if err != nil {

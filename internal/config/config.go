@@ -21,6 +21,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/haochaping/haochaping/casecore"
@@ -109,8 +110,18 @@ func (h HTTP) TrustedProxies() ([]netip.Prefix, error) {
 // Redis says where the data lives.
 type Redis struct {
 	// URL is "embedded" (an in-process server, data in memory only) or
-	// redis://[user:password@]host:port/db (rediss:// for TLS).
+	// redis://[user:password@]host:port/db (rediss:// for TLS); with Cluster,
+	// the seed nodes of a Redis Cluster:
+	// redis://[user:password@]host:port?addr=host2:port&addr=host3:port.
 	URL string `yaml:"url"`
+	// Cluster says URL names nodes of a Redis Cluster (HAOCHAPING_REDIS_CLUSTER).
+	// Every key of a deployment carries the hash tag {namespace}, so all of
+	// them live in one slot, served by one master at a time: the cluster
+	// brings failover to a replica, not sharding.
+	Cluster bool `yaml:"cluster"`
+	// badClusterEnv is HAOCHAPING_REDIS_CLUSTER when it is neither true nor
+	// false, for Validate to refuse.
+	badClusterEnv string
 	// EmbeddedAddr is where the embedded server listens (loopback).
 	EmbeddedAddr string `yaml:"embedded_addr"`
 	// Namespace prefixes every key.
@@ -234,6 +245,7 @@ func Parse(b []byte, c *Config) error {
 // Env names the environment overrides, for the README and --help.
 var Env = []struct{ Name, Key string }{
 	{"HAOCHAPING_REDIS_URL", "redis.url"},
+	{"HAOCHAPING_REDIS_CLUSTER", "redis.cluster"},
 	{"HAOCHAPING_REDIS_NAMESPACE", "redis.namespace"},
 	{"HAOCHAPING_HTTP_ADDR", "http.addr"},
 	{"HAOCHAPING_PUBLIC_URL", "http.public_url"},
@@ -282,6 +294,13 @@ func defString(dst *string, v string) {
 func (c *Config) applyEnv(env func(string) string) {
 	set := func(name string, dst *string) { envString(env, name, dst) }
 	set("HAOCHAPING_REDIS_URL", &c.Redis.URL)
+	if v := env("HAOCHAPING_REDIS_CLUSTER"); v != "" {
+		b, ok := parseBool(v)
+		c.Redis.Cluster = b
+		if !ok {
+			c.Redis.badClusterEnv = v
+		}
+	}
 	set("HAOCHAPING_REDIS_NAMESPACE", &c.Redis.Namespace)
 	set("HAOCHAPING_HTTP_ADDR", &c.HTTP.Addr)
 	set("HAOCHAPING_PUBLIC_URL", &c.HTTP.PublicURL)
@@ -363,14 +382,8 @@ func (c *Config) Validate() error {
 	if _, err := c.HTTP.TrustedProxies(); err != nil {
 		return err
 	}
-	if !c.Redis.Embedded() {
-		u, err := url.Parse(c.Redis.URL)
-		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
-			(u.Scheme == "unix" && u.Path == "") || (u.Scheme != "unix" && u.Hostname() == "") {
-			return fmt.Errorf("redis.url: %q, want embedded or redis://host:port/db", redactURL(c.Redis.URL))
-		}
-	} else if host, _, err := net.SplitHostPort(c.Redis.EmbeddedAddr); err != nil || !isLoopback(host) {
-		return fmt.Errorf("redis.embedded_addr: %q must be a loopback host:port", c.Redis.EmbeddedAddr)
+	if err := c.Redis.validateURL(); err != nil {
+		return err
 	}
 	if !idPatternOK(c.Redis.Namespace) {
 		return fmt.Errorf("redis.namespace: %q, want letters, digits, - or _", c.Redis.Namespace)
@@ -433,6 +446,52 @@ func (c *Config) Validate() error {
 		return err
 	}
 	return c.Dashboard.validate()
+}
+
+// validateURL checks redis.cluster, redis.url and, for the embedded server,
+// redis.embedded_addr.
+func (r Redis) validateURL() error {
+	if r.badClusterEnv != "" {
+		return fmt.Errorf("redis.cluster: HAOCHAPING_REDIS_CLUSTER=%q, want true or false", r.badClusterEnv)
+	}
+	if r.Embedded() {
+		if r.Cluster {
+			return errors.New("redis.cluster: true, but redis.url is embedded (one in-process server); " +
+				"set redis.url to the cluster's nodes, redis://host:port?addr=host2:port&addr=host3:port")
+		}
+		if host, _, err := net.SplitHostPort(r.EmbeddedAddr); err != nil || !isLoopback(host) {
+			return fmt.Errorf("redis.embedded_addr: %q must be a loopback host:port", r.EmbeddedAddr)
+		}
+		return nil
+	}
+	u, err := url.Parse(r.URL)
+	if r.Cluster {
+		if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Hostname() == "" {
+			return fmt.Errorf("redis.url: %q, want redis://[user:password@]host:port?addr=host2:port&addr=host3:port "+
+				"(rediss:// for TLS) with redis.cluster", redactURL(r.URL))
+		}
+		if p := u.Path; p != "" && p != "/" && p != "/0" {
+			return fmt.Errorf("redis.url: %q selects database %s; Redis Cluster has only database 0", redactURL(r.URL), p[1:])
+		}
+		if _, err := redis.ParseClusterURL(r.URL); err != nil {
+			msg := err.Error()
+			if pw, ok := u.User.Password(); ok && pw != "" {
+				msg = strings.ReplaceAll(msg, pw, "xxxxx")
+			}
+			return fmt.Errorf("redis.url: %q: %s", redactURL(r.URL), msg)
+		}
+		return nil
+	}
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss" && u.Scheme != "unix") ||
+		(u.Scheme == "unix" && u.Path == "") || (u.Scheme != "unix" && u.Hostname() == "") {
+		return fmt.Errorf("redis.url: %q, want embedded or redis://host:port/db", redactURL(r.URL))
+	}
+	if u.Query().Has("addr") {
+		// ParseURL refuses addr= at start; say what it means here.
+		return fmt.Errorf("redis.url: %q lists further nodes (addr=), which only a cluster has; "+
+			"set redis.cluster: true (HAOCHAPING_REDIS_CLUSTER) or remove them", redactURL(r.URL))
+	}
+	return nil
 }
 
 func idPatternOK(s string) bool {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"go.yaml.in/yaml/v3"
 
 	"github.com/haochaping/haochaping/casecore"
@@ -114,6 +115,7 @@ func TestLoadExample(t *testing.T) {
 		{"http.trusted_proxies", len(c.HTTP.TrustedProxyList), 0},
 		{"redis.url", c.Redis.URL, "redis://127.0.0.1:6379/0"},
 		{"redis embedded", c.Redis.Embedded(), false},
+		{"redis.cluster", c.Redis.Cluster, false},
 		{"redis.embedded_addr", c.Redis.EmbeddedAddr, "127.0.0.1:0"},
 		{"redis.namespace", c.Redis.Namespace, "hcp"},
 		{"redis.events_max_len", c.Redis.EventsMaxLen, int64(1_000_000)},
@@ -358,6 +360,7 @@ func TestDefaults(t *testing.T) {
 		{"http.trusted_proxies", c.HTTP.TrustedProxyList, []string(nil)},
 		{"redis.url", c.Redis.URL, "embedded"},
 		{"redis embedded", c.Redis.Embedded(), true},
+		{"redis.cluster", c.Redis.Cluster, false},
 		{"redis.embedded_addr", c.Redis.EmbeddedAddr, "127.0.0.1:0"},
 		{"redis.namespace", c.Redis.Namespace, "hcp"},
 		{"redis.events_max_len", c.Redis.EventsMaxLen, int64(1_000_000)},
@@ -462,7 +465,9 @@ func TestEnvOverrides(t *testing.T) {
 		key, value, want string
 		got              func(c *Config) string
 	}{
-		"HAOCHAPING_REDIS_URL":       {"redis.url", "redis://10.0.0.5:6380/2", "", func(c *Config) string { return c.Redis.URL }},
+		// With HAOCHAPING_REDIS_CLUSTER set too, the URL is a cluster's seed list.
+		"HAOCHAPING_REDIS_URL":       {"redis.url", "redis://10.0.0.5:6380?addr=10.0.0.6:6380", "", func(c *Config) string { return c.Redis.URL }},
+		"HAOCHAPING_REDIS_CLUSTER":   {"redis.cluster", "yes", "true", func(c *Config) string { return boolString(c.Redis.Cluster) }},
 		"HAOCHAPING_REDIS_NAMESPACE": {"redis.namespace", "hcp-test", "", func(c *Config) string { return c.Redis.Namespace }},
 		"HAOCHAPING_HTTP_ADDR":       {"http.addr", "127.0.0.1:9090", "", func(c *Config) string { return c.HTTP.Addr }},
 		"HAOCHAPING_PUBLIC_URL":      {"http.public_url", "https://rating.example.org", "", func(c *Config) string { return c.HTTP.PublicURL }},
@@ -551,6 +556,9 @@ func TestEnvBadValueNamesKey(t *testing.T) {
 		{"HAOCHAPING_DEBUG_ADDR", "", map[string]string{"HAOCHAPING_DEBUG_ADDR": "0.0.0.0:6060"}, []string{"http.debug_addr:"}},
 		{"HAOCHAPING_TRUSTED_PROXIES", "", map[string]string{"HAOCHAPING_TRUSTED_PROXIES": "127.0.0.1,nginx"}, []string{"http.trusted_proxies[1]:", "nginx"}},
 		{"HAOCHAPING_REDIS_URL", "", map[string]string{"HAOCHAPING_REDIS_URL": "mysql://db/x"}, []string{"redis.url:"}},
+		{"HAOCHAPING_REDIS_CLUSTER", "", map[string]string{"HAOCHAPING_REDIS_URL": "redis://db:7000", "HAOCHAPING_REDIS_CLUSTER": "maybe"},
+			[]string{"redis.cluster:", "HAOCHAPING_REDIS_CLUSTER", "maybe"}},
+		{"HAOCHAPING_REDIS_CLUSTER with embedded", "", map[string]string{"HAOCHAPING_REDIS_CLUSTER": "true"}, []string{"redis.cluster:", "embedded"}},
 		{"HAOCHAPING_REDIS_NAMESPACE", "", map[string]string{"HAOCHAPING_REDIS_NAMESPACE": "a b"}, []string{"redis.namespace:"}},
 		{"HAOCHAPING_ADMIN_TOKEN", "", map[string]string{"HAOCHAPING_ADMIN_TOKEN": "short"}, []string{"auth.admin_token:"}},
 		{"HAOCHAPING_SIP_ADDR", "", with(sip, "HAOCHAPING_SIP_ADDR", "sip.example:5060"), []string{"sip.addr:"}},
@@ -605,6 +613,18 @@ func TestValidate(t *testing.T) {
 		{"redis.url scheme", "redis: {url: 'mysql://db:3306/x'}\n", nil, []string{"redis.url:"}},
 		{"redis.url bare host", "redis: {url: '127.0.0.1:6379'}\n", nil, []string{"redis.url:"}},
 		{"redis.url typo of embedded", "redis: {url: embeded}\n", nil, []string{"redis.url:"}},
+		{"redis.url addr= without cluster", "redis: {url: 'redis://db:7000?addr=db2:7000'}\n", nil, []string{"redis.url:", "redis.cluster"}},
+		{"redis.cluster embedded", "redis: {cluster: true}\n", nil, []string{"redis.cluster:", "embedded"}},
+		{"redis.cluster embedded given", "redis: {cluster: true, url: embedded}\n", nil, []string{"redis.cluster:", "embedded"}},
+		{"redis.cluster db 1", "redis: {cluster: true, url: 'redis://db:7000/1?addr=db2:7000'}\n", nil, []string{"redis.url:", "database 1", "only database 0"}},
+		{"redis.cluster db name", "redis: {cluster: true, url: 'redis://db:7000/hcp'}\n", nil, []string{"redis.url:", "database"}},
+		{"redis.cluster unix", "redis: {cluster: true, url: 'unix:///run/redis.sock'}\n", nil, []string{"redis.url:", "redis.cluster"}},
+		{"redis.cluster scheme", "redis: {cluster: true, url: 'http://db:7000'}\n", nil, []string{"redis.url:"}},
+		{"redis.cluster no host", "redis: {cluster: true, url: 'redis://:7000'}\n", nil, []string{"redis.url:"}},
+		{"redis.cluster bare host", "redis: {cluster: true, url: 'db:7000'}\n", nil, []string{"redis.url:"}},
+		{"redis.cluster addr without port", "redis: {cluster: true, url: 'redis://db:7000?addr=db2'}\n", nil, []string{"redis.url:", "addr"}},
+		{"redis.cluster unknown option", "redis: {cluster: true, url: 'redis://db:7000?adr=db2:7000'}\n", nil, []string{"redis.url:", "adr"}},
+		{"redis.cluster bad option value", "redis: {cluster: true, url: 'redis://db:7000?pool_size=many'}\n", nil, []string{"redis.url:", "pool_size"}},
 		{"redis.embedded_addr all interfaces", "redis: {embedded_addr: '0.0.0.0:6379'}\n", nil, []string{"redis.embedded_addr:", "loopback"}},
 		{"redis.embedded_addr LAN", "redis: {embedded_addr: '10.0.0.1:6379'}\n", nil, []string{"redis.embedded_addr:"}},
 		{"redis.embedded_addr no port", "redis: {embedded_addr: '127.0.0.1'}\n", nil, []string{"redis.embedded_addr:"}},
@@ -676,6 +696,40 @@ func TestValidateAccepts(t *testing.T) {
 			}
 		}},
 		{"redis unix", "redis: {url: 'unix:///run/redis.sock'}\n", nil, nil},
+		{"redis cluster seed list", "redis: {cluster: true, url: 'redis://10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000'}\n", nil,
+			func(t *testing.T, c *Config) {
+				o, err := redis.ParseClusterURL(c.Redis.URL)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if want := []string{"10.0.0.1:7000", "10.0.0.2:7000", "10.0.0.3:7000"}; !c.Redis.Cluster || !reflect.DeepEqual(o.Addrs, want) {
+					t.Errorf("cluster %t, seeds %v; want true, %v", c.Redis.Cluster, o.Addrs, want)
+				}
+			}},
+		{"redis cluster one seed", "redis: {cluster: true, url: 'redis://db.example:7000'}\n", nil, nil},
+		{"redis cluster /0", "redis: {cluster: true, url: 'redis://db.example:7000/0?addr=db2.example:7000'}\n", nil, nil},
+		{"redis cluster /", "redis: {cluster: true, url: 'redis://db.example:7000/'}\n", nil, nil},
+		{"redis cluster rediss with password", "redis: {cluster: true, url: 'rediss://hcp:pw@db.example:7000?addr=db2.example:7000'}\n", nil,
+			func(t *testing.T, c *Config) {
+				o, err := redis.ParseClusterURL(c.Redis.URL)
+				if err != nil || o.TLSConfig == nil || o.Username != "hcp" || o.Password != "pw" {
+					t.Errorf("ParseClusterURL = %+v, %v; want TLS and the user", o, err)
+				}
+			}},
+		{"redis cluster ipv6", "redis: {cluster: true, url: 'redis://[::1]:7000?addr=[::1]:7001'}\n", nil, nil},
+		{"HAOCHAPING_REDIS_CLUSTER on", "", map[string]string{"HAOCHAPING_REDIS_URL": "redis://db:7000?addr=db2:7000", "HAOCHAPING_REDIS_CLUSTER": "on"},
+			func(t *testing.T, c *Config) {
+				if !c.Redis.Cluster {
+					t.Error("HAOCHAPING_REDIS_CLUSTER=on: redis.cluster false")
+				}
+			}},
+		{"HAOCHAPING_REDIS_CLUSTER off overrides the file", "redis: {cluster: true, url: 'redis://db:7000?addr=db2:7000'}\n",
+			map[string]string{"HAOCHAPING_REDIS_CLUSTER": "0", "HAOCHAPING_REDIS_URL": "redis://db:6379/3"},
+			func(t *testing.T, c *Config) {
+				if c.Redis.Cluster {
+					t.Error("HAOCHAPING_REDIS_CLUSTER=0: redis.cluster true")
+				}
+			}},
 		{"namespace 32", "redis: {namespace: " + strings.Repeat("n", 32) + "}\n", nil, nil},
 		{"namespace chars", "redis: {namespace: Hcp_prod-2}\n", nil, nil},
 		{"events_max_len 1000", "redis: {events_max_len: 1000}\n", nil, nil},
@@ -763,13 +817,22 @@ func TestRedactedRedisURL(t *testing.T) {
 			t.Errorf("RedactedRedisURL(%s) shows the password", tt.url)
 		}
 	}
-	// Errors hide the password too.
-	_, err := loadYAML(t, "redis: {url: 'mysql://hcp:s3cret-pw@db:3306/x'}\n", nil)
-	if err == nil || !strings.Contains(err.Error(), "redis.url:") {
-		t.Fatalf("error %v does not name redis.url", err)
-	}
-	if strings.Contains(err.Error(), "s3cret") {
-		t.Errorf("error %q shows the password", err)
+	// Errors hide the password too, of a cluster's seed list as well.
+	for _, doc := range []string{
+		"redis: {url: 'mysql://hcp:s3cret-pw@db:3306/x'}\n",
+		"redis: {cluster: true, url: 'mysql://hcp:s3cret-pw@db:3306/x'}\n",
+		"redis: {cluster: true, url: 'redis://hcp:s3cret-pw@db:7000/2'}\n",
+		"redis: {cluster: true, url: 'redis://hcp:s3cret-pw@db:7000?addr=db2'}\n",
+		"redis: {url: 'redis://hcp:s3cret-pw@db:7000?addr=db2:7000'}\n",
+	} {
+		_, err := loadYAML(t, doc, nil)
+		if err == nil || !strings.Contains(err.Error(), "redis.url:") {
+			t.Errorf("%s: error %v does not name redis.url", doc, err)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cret") {
+			t.Errorf("error %q shows the password", err)
+		}
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package redistest starts Redis servers for tests: a real redis-server on a
-// free loopback port in a temporary directory, or the embedded miniredis.
-// A missing redis-server fails the test (CI installs it); it never skips.
+// free loopback port in a temporary directory, a Redis Cluster of several
+// (cluster.go), or the embedded miniredis. A missing redis-server or
+// redis-cli fails the test (CI installs them); it never skips.
 package redistest
 
 import (
@@ -30,15 +31,19 @@ type Server struct {
 // cleanup. extra are additional command-line options ("--appendonly", "yes").
 func Start(t testing.TB, extra ...string) *Server {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Fatalf("redis-server not found (apt-get install redis-server): %v", err)
-	}
+	return start(t, func() []string { return extra })
+}
+
+// start is Start with the extra options chosen again on each attempt (a
+// cluster node takes a second free port for its bus).
+func start(t testing.TB, extra func() []string) *Server {
+	t.Helper()
+	bin := lookTool(t, "redis-server", "redis-server")
 	dir := t.TempDir()
 	for attempt := 0; ; attempt++ {
 		port := freePort(t)
 		args := append([]string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "",
-			"--appendonly", "no", "--dir", dir, "--protected-mode", "yes", "--loglevel", "warning"}, extra...)
+			"--appendonly", "no", "--dir", dir, "--protected-mode", "yes", "--loglevel", "warning"}, extra()...)
 		cmd := exec.Command(bin, args...)
 		logf, err := os.Create(filepath.Join(dir, fmt.Sprintf("redis-%d.log", attempt)))
 		if err != nil {
@@ -73,6 +78,17 @@ func (s *Server) Client(t testing.TB) *redis.Client {
 	c := redis.NewClient(&redis.Options{Addr: s.Addr})
 	t.Cleanup(func() { c.Close() })
 	return c
+}
+
+// lookTool finds a program the tests need; a missing one fails the test
+// (CI installs it), naming the Debian package that has it.
+func lookTool(t testing.TB, name, pkg string) string {
+	t.Helper()
+	bin, err := exec.LookPath(name)
+	if err != nil {
+		t.Fatalf("%s not found (apt-get install %s): %v", name, pkg, err)
+	}
+	return bin
 }
 
 func waitReady(addr string, d time.Duration) bool {
