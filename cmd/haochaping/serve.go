@@ -225,6 +225,11 @@ func newRedisClient(cfg *config.Config) (redis.UniversalClient, error) {
 		if err != nil {
 			return nil, fmt.Errorf("redis.url: %w", err)
 		}
+		// go-redis reloads the slot map on MOVED, which a dead master never
+		// sends, and otherwise only every ClusterStateReloadInterval (60 s
+		// by default since v9.22): after a failover it would keep dialling
+		// the old master that long.
+		opts.ClusterStateReloadInterval = 2 * time.Second
 		return redis.NewClusterClient(opts), nil
 	}
 	opts, err := redis.ParseURL(cfg.Redis.URL)
