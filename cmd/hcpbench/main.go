@@ -305,6 +305,16 @@ func ratingInput(i int, prefix string, level casecore.Level) casecore.RatingInpu
 
 // submitMany submits n ratings from c goroutines and returns ratings/s.
 func submitMany(ctx context.Context, svc *casecore.Service, n, c int, prefix string, level func(int) casecore.Level) float64 {
+	secs := fanOut(n, c, func(i int) {
+		if _, _, err := svc.SubmitRating(ctx, intake, ratingInput(i, prefix, level(i))); err != nil {
+			log.Fatalf("submit: %v", err)
+		}
+	})
+	return float64(n) / secs
+}
+
+// fanOut calls do(1) … do(n) from c goroutines and returns the seconds taken.
+func fanOut(n, c int, do func(i int)) float64 {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	start := time.Now()
@@ -317,14 +327,12 @@ func submitMany(ctx context.Context, svc *casecore.Service, n, c int, prefix str
 				if i > n {
 					return
 				}
-				if _, _, err := svc.SubmitRating(ctx, intake, ratingInput(i, prefix, level(i))); err != nil {
-					log.Fatalf("submit: %v", err)
-				}
+				do(i)
 			}
 		}()
 	}
 	wg.Wait()
-	return float64(n) / time.Since(start).Seconds()
+	return time.Since(start).Seconds()
 }
 
 // cpuSelf is this process's CPU time so far.
@@ -562,36 +570,21 @@ func benchHTTP(ctx context.Context, srv *redisServer, rdb *redis.Client) httpRes
 	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 	goLoad := func(n int, prefix string, level func(int) casecore.Level) func() (int, float64) {
 		return func() (int, float64) {
-			var next atomic.Int64
-			var wg sync.WaitGroup
-			start := time.Now()
-			for range *clients {
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					for {
-						i := int(next.Add(1))
-						if i > n {
-							return
-						}
-						b, _ := json.Marshal(ratingInputJSON(ratingInput(i, prefix, level(i))))
-						req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/api/v1/ratings", bytes.NewReader(b))
-						req.Header.Set("Authorization", "Bearer "+token)
-						req.Header.Set("Content-Type", "application/json")
-						resp, err := hc.Do(req)
-						if err != nil {
-							log.Fatal(err)
-						}
-						io.Copy(io.Discard, resp.Body)
-						resp.Body.Close()
-						if resp.StatusCode != 201 {
-							log.Fatalf("POST rating: %d", resp.StatusCode)
-						}
-					}
-				}()
-			}
-			wg.Wait()
-			return n, time.Since(start).Seconds()
+			return n, fanOut(n, *clients, func(i int) {
+				b, _ := json.Marshal(ratingInputJSON(ratingInput(i, prefix, level(i))))
+				req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+addr+"/api/v1/ratings", bytes.NewReader(b))
+				req.Header.Set("Authorization", "Bearer "+token)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := hc.Do(req)
+				if err != nil {
+					log.Fatal(err)
+				}
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode != 201 {
+					log.Fatalf("POST rating: %d", resp.StatusCode)
+				}
+			})
 		}
 	}
 	oneInTen := func(i int) casecore.Level {
