@@ -178,11 +178,7 @@ func TestCombinerSplitsLongQueues(t *testing.T) {
 	ctx := t.Context()
 	errs := make([]error, 21)
 	holdThenQueue(t, st, g, 20, nil, func(i int) { errs[i] = st.Apply(ctx, goodRating(i)) })
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("change %d: %v", i, err)
-		}
-	}
+	noErrors(t, errs)
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	// 20 queued, at most 8 a pipeline: 8 + 8 + 4.
@@ -208,11 +204,7 @@ func TestCombinerReloadsScript(t *testing.T) {
 	ctx := t.Context()
 	errs := make([]error, 11)
 	holdThenQueue(t, st, g, 10, nil, func(i int) { errs[i] = st.Apply(ctx, goodRating(i)) })
-	for i, err := range errs {
-		if err != nil {
-			t.Errorf("change %d: %v", i, err)
-		}
-	}
+	noErrors(t, errs)
 	g.mu.Lock()
 	if fmt.Sprint(g.pipelines) != "[10]" || g.flushed != 1 {
 		t.Errorf("pipelines %v, script flushed %d times: the test did not run a pipeline without the script", g.pipelines, g.flushed)
@@ -329,5 +321,15 @@ func TestCombinerSurvivesPanic(t *testing.T) {
 	}
 	if st.comb.inFlight != 0 {
 		t.Errorf("%d pipelines still counted in flight", st.comb.inFlight)
+	}
+}
+
+// noErrors fails the test for each change whose apply failed.
+func noErrors(t *testing.T, errs []error) {
+	t.Helper()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("change %d: %v", i, err)
+		}
 	}
 }

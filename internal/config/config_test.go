@@ -103,10 +103,7 @@ func TestLoadExample(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", examplePath, err)
 	}
-	checks := []struct {
-		key       string
-		got, want any
-	}{
+	checks := []check{
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 		{"http.addr", c.HTTP.Addr, "127.0.0.1:8080"},
@@ -163,11 +160,7 @@ func TestLoadExample(t *testing.T) {
 		{"sms.smpp.port", c.SMS.SMPP.Port, 2775},
 		{"sms.smpp.receipt_id_format", c.SMS.SMPP.ReceiptIDFormat, "as_is"},
 	}
-	for _, ck := range checks {
-		if !reflect.DeepEqual(ck.got, ck.want) {
-			t.Errorf("%s = %#v, want %#v", ck.key, ck.got, ck.want)
-		}
-	}
+	runChecks(t, checks)
 }
 
 // TestExampleShowsDefaults holds the example file to its first line, "every
@@ -270,10 +263,7 @@ func TestLoadDev(t *testing.T) {
 	if err != nil {
 		t.Fatalf("Load(%s): %v", devPath, err)
 	}
-	checks := []struct {
-		key       string
-		got, want any
-	}{
+	checks := []check{
 		{"http.addr", c.HTTP.Addr, "127.0.0.1:8080"},
 		{"http.public_url", c.HTTP.PublicURL, "http://127.0.0.1:8080"},
 		{"redis embedded", c.Redis.Embedded(), true},
@@ -299,11 +289,7 @@ func TestLoadDev(t *testing.T) {
 		{"sms.ack", c.SMS.Ack, true},
 		{"sms.daily_cap", c.SMS.DailyCap, DefaultSMSDailyCap},
 	}
-	for _, ck := range checks {
-		if !reflect.DeepEqual(ck.got, ck.want) {
-			t.Errorf("%s = %#v, want %#v", ck.key, ck.got, ck.want)
-		}
-	}
+	runChecks(t, checks)
 	if _, err := c.LoadUnits(); err != nil {
 		t.Errorf("LoadUnits: %v", err)
 	}
@@ -348,10 +334,7 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := []struct {
-		key       string
-		got, want any
-	}{
+	checks := []check{
 		{"log.level", c.Log.Level, "info"},
 		{"log.format", c.Log.Format, "text"},
 		{"http.addr", c.HTTP.Addr, "127.0.0.1:8080"},
@@ -408,11 +391,7 @@ func TestDefaults(t *testing.T) {
 		{"dashboard.audit_max_len", c.Dashboard.AuditMaxLen, int64(100_000)},
 		{"dashboard.area_code", c.Dashboard.AreaCode, "330213"},
 	}
-	for _, ck := range checks {
-		if !reflect.DeepEqual(ck.got, ck.want) {
-			t.Errorf("%s = %#v, want %#v", ck.key, ck.got, ck.want)
-		}
-	}
+	runChecks(t, checks)
 }
 
 func TestDefaultsFillGaps(t *testing.T) {
@@ -886,6 +865,21 @@ func TestPublicURLNeedsHostName(t *testing.T) {
 			t.Errorf("%q accepted with http.public_url %q", doc, c.HTTP.PublicURL)
 		} else if !strings.Contains(err.Error(), "http.public_url") {
 			t.Errorf("%q: error %q does not name http.public_url", doc, err)
+		}
+	}
+}
+
+// check is one expected value of a loaded configuration.
+type check struct {
+	key       string
+	got, want any
+}
+
+func runChecks(t *testing.T, checks []check) {
+	t.Helper()
+	for _, ck := range checks {
+		if !reflect.DeepEqual(ck.got, ck.want) {
+			t.Errorf("%s = %#v, want %#v", ck.key, ck.got, ck.want)
 		}
 	}
 }
